@@ -1,0 +1,5 @@
+"""`python -m jobbie` is the `jobbie` command."""
+
+from jobbie.cli import main
+
+main()

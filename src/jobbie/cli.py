@@ -1,0 +1,104 @@
+"""The `jobbie` command line. Imports stay inside commands so `jobbie --help` starts fast."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="jobbie",
+    help="Jobbie: a language-agnostic background-job server.",
+    no_args_is_help=True,
+    add_completion=True,
+)
+
+
+class Durability(StrEnum):
+    full = "full"
+    fast = "fast"
+
+
+class LogLevel(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from jobbie import __version__
+
+        typer.echo(f"jobbie {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Jobbie: a language-agnostic background-job server."""
+
+
+@app.command()
+def server(
+    bind: Annotated[
+        str | None, typer.Option(help="HOST:PORT to listen on [env JOBBIE_BIND; 127.0.0.1:8080]")
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Database directory, created if missing [env JOBBIE_DATA_DIR; ./data]"),
+    ] = None,
+    log_level: Annotated[
+        LogLevel | None, typer.Option(help="Log level [env JOBBIE_LOG_LEVEL; info]")
+    ] = None,
+    durability: Annotated[
+        Durability | None,
+        typer.Option(
+            help="full: every acknowledged write is fsync-ed; fast: synchronous=NORMAL"
+            " [env JOBBIE_DURABILITY; full]"
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="Require Bearer keys on /api/ (comma-separated) [env JOBBIE_API_KEY]"),
+    ] = None,
+    scheduler_interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between scheduler passes [env JOBBIE_SCHEDULER_INTERVAL; 1]"),
+    ] = None,
+    cors_origin: Annotated[
+        str | None,
+        typer.Option(help="Allow these origins (comma-separated) [env JOBBIE_CORS_ORIGIN]"),
+    ] = None,
+) -> None:
+    """Run the server: HTTP API, scheduler and embedded SQLite in one process."""
+    from jobbie.config import Settings
+    from jobbie.server.run import serve
+
+    try:
+        settings = Settings.build(
+            {
+                "bind": bind,
+                "data_dir": data_dir,
+                "log_level": log_level.value if log_level else None,
+                "durability": durability.value if durability else None,
+                "api_key": api_key,
+                "scheduler_interval": scheduler_interval,
+                "cors_origin": cors_origin,
+            }
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    serve(settings)
+
+
+def main() -> None:
+    """Entry point of the `jobbie` console script."""
+    app()

@@ -1,0 +1,79 @@
+"""Server settings: built once at start-up from flags, then `JOBBIE_*` environment variables,
+then defaults. This is the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobbie.store.params import Retention
+from jobbie.timeutil import parse_duration_ms
+
+DEFAULT_BIND = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything `jobbie server` is configured with."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./data")
+    log_level: str = "info"
+    durable: bool = True  # synchronous=FULL; False is --durability=fast (NORMAL)
+    api_keys: tuple[str, ...] = ()
+    scheduler_interval: float = 1.0
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 16 << 20
+    max_payload_bytes: int = 1 << 20
+    shutdown_grace: float = 10.0
+    retention: Retention = field(default_factory=Retention)
+    access_log: bool = True
+
+    @classmethod
+    def build(cls, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+        """Merge flags (None = not given) over `JOBBIE_*` variables over defaults."""
+        env = os.environ if environ is None else environ
+
+        def pick(name: str) -> Any:
+            value = flags.get(name)
+            if value is None:
+                value = env.get(f"JOBBIE_{name.upper()}")
+            return value
+
+        values: dict[str, Any] = {}
+        bind = pick("bind") or DEFAULT_BIND
+        host, _, port = str(bind).rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"--bind must be HOST:PORT, got {bind!r}")
+        values["host"], values["port"] = host.strip("[]"), int(port)
+        if (data_dir := pick("data_dir")) is not None:
+            values["data_dir"] = Path(data_dir)
+        if (log_level := pick("log_level")) is not None:
+            values["log_level"] = str(log_level).lower()
+        if (durability := pick("durability")) is not None:
+            if durability not in ("full", "fast"):
+                raise ValueError(f"--durability must be full or fast, got {durability!r}")
+            values["durable"] = durability == "full"
+        if (keys := pick("api_key")) is not None:
+            values["api_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        if (interval := pick("scheduler_interval")) is not None:
+            values["scheduler_interval"] = float(interval)
+            if values["scheduler_interval"] <= 0:
+                raise ValueError("--scheduler-interval must be positive")
+        if (origins := pick("cors_origin")) is not None:
+            values["cors_origins"] = tuple(o.strip() for o in str(origins).split(",") if o.strip())
+        retention: dict[str, int] = {}
+        for name in ("completed", "dead", "events"):
+            if (value := pick(f"retention_{name}")) is not None:
+                retention[f"{name}_ms"] = parse_duration_ms(value, f"retention_{name}")
+        if retention:
+            values["retention"] = Retention(**retention)
+        return cls(**values)
+
+    @property
+    def bind(self) -> str:
+        return f"{self.host}:{self.port}"

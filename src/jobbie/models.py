@@ -1,0 +1,324 @@
+"""Wire types of the HTTP API (spec sections 5 and 10), shared by server and client.
+
+Requests carry their bounds as `msgspec.Meta` so that decoding validates them and the OpenAPI
+document shows them. Responses always carry every documented field (null when unset).
+Timestamps on the wire are RFC 3339 strings; durations in responses are seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Raw, Struct, field
+
+QUEUE_NAME_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+
+QueueName = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=200,
+        pattern=QUEUE_NAME_PATTERN,
+        description="1-200 characters of [A-Za-z0-9._:-]",
+    ),
+]
+PriorityName = Literal["critical", "high", "normal"]
+PriorityIn = PriorityName | Annotated[int, Meta(ge=0, le=2)]
+BackoffName = Literal["none", "fixed", "linear", "exponential"]
+StateName = Literal["scheduled", "pending", "active", "completed", "retrying", "dead", "cancelled"]
+Duration = (
+    Annotated[float, Meta(ge=0, description="seconds")]
+    | Annotated[str, Meta(max_length=32, description="e.g. 500ms, 1.5s, 10m, 1h, 2d")]
+)
+Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
+WorkerId = Annotated[str, Meta(min_length=1, max_length=200)]
+Attempt = Annotated[int, Meta(ge=1, le=1_000_000)]
+Tags = Annotated[
+    dict[
+        Annotated[str, Meta(min_length=1, max_length=128)],
+        Annotated[str, Meta(max_length=1024)],
+    ],
+    Meta(max_length=64, description="string -> string, at most 64 entries"),
+]
+JSON_NULL = Raw(b"null")
+
+
+class _Request(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """Requests reject unknown fields, so a misspelt option is an error, not ignored."""
+
+
+class _Response(Struct, kw_only=True):
+    """Responses encode every field, null included."""
+
+
+# --- worker protocol: requests ---------------------------------------------------------------
+
+
+class EnqueueRequest(_Request):
+    queue: QueueName
+    payload: Raw = JSON_NULL
+    priority: PriorityIn | None = None
+    unique_key: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
+    unique_period: Duration | None = None
+    max_retries: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    retry_backoff: BackoffName | None = None
+    retry_base_delay: Duration | None = None
+    retry_max_delay: Duration | None = None
+    scheduled_at: Timestamp | None = None
+    delay: Duration | None = None
+    expire_after: Duration | None = None
+    tags: Tags | None = None
+
+
+class BatchOptions(_Request):
+    callback_queue: QueueName | None = None
+    callback_payload: Raw = JSON_NULL
+
+
+class EnqueueBatchRequest(_Request):
+    jobs: Annotated[list[EnqueueRequest], Meta(min_length=1, max_length=10_000)]
+    batch: BatchOptions | None = None
+
+
+class FetchRequest(_Request):
+    queues: Annotated[list[QueueName], Meta(min_length=1, max_length=100)]
+    worker_id: WorkerId
+    hostname: Annotated[str, Meta(max_length=255)] | None = None
+    timeout: Duration | None = None
+    lease_duration: Duration | None = None
+    count: Annotated[int, Meta(ge=1, le=1000)] | None = None
+
+
+class AckRequest(_Request):
+    result: Raw = JSON_NULL
+    worker_id: WorkerId | None = None
+    attempt: Attempt | None = None
+
+
+class AckBatchItem(_Request):
+    job_id: Annotated[str, Meta(min_length=1, max_length=100)]
+    result: Raw = JSON_NULL
+    worker_id: WorkerId | None = None
+    attempt: Attempt | None = None
+
+
+class AckBatchRequest(_Request):
+    acks: Annotated[list[AckBatchItem], Meta(min_length=1, max_length=1000)]
+
+
+class FailRequest(_Request):
+    error: str
+    backtrace: str | None = None
+    worker_id: WorkerId | None = None
+    attempt: Attempt | None = None
+
+
+class Progress(_Request):
+    current: int | float | None = None
+    total: int | float | None = None
+    message: Annotated[str, Meta(max_length=10_000)] | None = None
+
+
+class HeartbeatEntry(_Request):
+    progress: Progress | None = None
+    checkpoint: Raw | None = None
+    attempt: Attempt | None = None
+
+
+class HeartbeatRequest(_Request):
+    jobs: Annotated[dict[str, HeartbeatEntry], Meta(max_length=10_000)]
+    worker_id: WorkerId | None = None
+
+
+class ReleaseRequest(_Request):
+    worker_id: WorkerId | None = None
+    attempt: Attempt | None = None
+    checkpoint: Raw | None = None
+
+
+# --- worker protocol: responses --------------------------------------------------------------
+
+
+class EnqueueResponse(_Response):
+    job_id: str
+    status: StateName
+    unique_existing: bool
+
+
+class EnqueueBatchResponse(_Response):
+    job_ids: list[str]
+    batch_id: str | None
+
+
+class FetchedJob(_Response):
+    job_id: str
+    queue: str
+    payload: Raw
+    attempt: int
+    max_retries: int
+    lease_duration: float
+    checkpoint: Raw
+    tags: dict[str, str]
+    priority: PriorityName
+    created_at: str
+
+
+class FetchManyResponse(_Response):
+    jobs: list[FetchedJob]
+
+
+class StatusResponse(_Response):
+    status: str
+
+
+class AckBatchResult(_Response):
+    job_id: str
+    status: str | None = None
+    error: str | None = None
+    code: str | None = None
+
+
+class AckBatchResponse(_Response):
+    results: list[AckBatchResult]
+
+
+class FailResponse(_Response):
+    status: Literal["retrying", "dead", "cancelled"]
+    next_attempt_at: str | None
+    attempts_remaining: int
+
+
+class HeartbeatJobStatus(_Response):
+    status: Literal["ok", "cancel", "lost"]
+
+
+class HeartbeatResponse(_Response):
+    jobs: dict[str, HeartbeatJobStatus]
+
+
+# --- jobs and queues ---------------------------------------------------------------------------
+
+
+class JobProgress(_Response):
+    current: int | float | None = None
+    total: int | float | None = None
+    message: str | None = None
+
+
+class JobError(_Response):
+    attempt: int
+    error: str
+    backtrace: str | None
+    at: str
+
+
+class JobEvent(_Response):
+    id: int
+    type: str
+    at: str
+    data: Any
+
+
+class WorkerRef(_Response):
+    id: str
+    hostname: str | None
+
+
+class Job(_Response):
+    id: str
+    queue: str
+    state: StateName
+    payload: Raw
+    priority: PriorityName
+    attempt: int
+    max_retries: int
+    retry_backoff: BackoffName
+    retry_base_delay: float
+    retry_max_delay: float
+    unique_key: str | None
+    unique_period: float | None
+    batch_id: str | None
+    tags: dict[str, str]
+    progress: JobProgress | None
+    checkpoint: Raw
+    result: Raw
+    last_error: str | None
+    worker: WorkerRef | None
+    created_at: str
+    scheduled_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    failed_at: str | None
+    expire_at: str | None
+    lease_expires_at: str | None
+    cancel_requested: bool
+    errors: list[JobError] = field(default_factory=list)
+
+
+class JobDetail(Job):
+    events: list[JobEvent] = field(default_factory=list)
+
+
+class Throttle(_Response):
+    rate: int
+    period: float
+
+
+class QueueCounts(_Response):
+    scheduled: int = 0
+    pending: int = 0
+    active: int = 0
+    retrying: int = 0
+    completed: int = 0
+    dead: int = 0
+    cancelled: int = 0
+
+
+class QueueTotals(_Response):
+    enqueued: int = 0
+    completed: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Queue(_Response):
+    name: str
+    paused: bool
+    draining: bool
+    max_concurrency: int | None
+    throttle: Throttle | None
+    counts: QueueCounts
+    totals: QueueTotals
+    oldest_pending_age: float | None
+
+
+class QueueList(_Response):
+    queues: list[Queue]
+
+
+class Health(_Response):
+    status: str
+
+
+class ErrorBody(_Response):
+    error: str
+    code: str
+
+
+def encode(value: Any) -> bytes:
+    """JSON-encode a wire value."""
+    return msgspec.json.encode(value)
+
+
+# --- queue configuration -----------------------------------------------------------------------
+
+
+class ConcurrencyRequest(_Request):
+    max: Annotated[int, Meta(ge=1, le=1_000_000)] | None
+
+
+class ThrottleRequest(_Request):
+    rate: Annotated[int, Meta(ge=1, le=1_000_000_000)]
+    period: Duration

@@ -1,0 +1,89 @@
+"""The Starlette application: routes, middleware, error mapping and the lifespan that opens the
+store and runs the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from jobbie.config import Settings
+from jobbie.scheduler import Scheduler
+from jobbie.server.errors import EXCEPTION_HANDLERS
+from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
+from jobbie.server.openapi import docs, openapi_json
+from jobbie.server.routes import starlette_routes
+from jobbie.server.runtime import Runtime
+from jobbie.store.sqlite.store import SqliteStore
+
+log = logging.getLogger("jobbie.server")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """A ready-to-serve app; the database opens when the lifespan starts."""
+    rt = Runtime(settings=settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        store = await SqliteStore.open(
+            settings.data_dir,
+            durable=settings.durable,
+            on_wake=rt.notifier.notify,
+            retention=settings.retention,
+        )
+        rt.store = store
+        log.info(
+            "database ready",
+            extra={
+                "path": str(store.path.resolve()),
+                "durability": "full" if settings.durable else "fast",
+            },
+        )
+        rt.scheduler = Scheduler(store, settings.scheduler_interval)
+        rt.scheduler.start()
+        log.info("scheduler started", extra={"interval_s": settings.scheduler_interval})
+        try:
+            yield
+        finally:
+            rt.begin_shutdown()
+            await rt.scheduler.stop()
+            log.info("shutdown: scheduler stopped")
+            await store.close()
+            log.info("shutdown: writer flushed, database closed")
+
+    middleware = [Middleware(RequestContextMiddleware, access=settings.access_log)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+            )
+        )
+    middleware.append(
+        Middleware(
+            GuardMiddleware,
+            api_keys=settings.api_keys,
+            max_body_bytes=settings.max_body_bytes,
+        )
+    )
+    routes = [
+        *starlette_routes(),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    return app

@@ -1,0 +1,62 @@
+"""Reading JSON requests (size limit, content type, msgspec decoding) and writing responses."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobbie.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from jobbie.server.runtime import runtime
+
+T = TypeVar("T")
+
+
+class JSONResponse(Response):
+    """A response whose content is encoded with msgspec."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
+def is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused past the body-size limit before it is all read."""
+    limit = runtime(request).settings.max_body_bytes
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body over the {limit} byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def decode(request: Request, type_: type[T]) -> T:
+    """Decode and validate the JSON body as `type_`; an empty body counts as `{}`."""
+    body = await read_body(request)
+    if not body.strip():
+        body = b"{}"
+    elif not is_json(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType("a request body needs Content-Type: application/json")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"invalid JSON: {exc}") from None
+
+
+def json_response(content: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(content, status_code=status)

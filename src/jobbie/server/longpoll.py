@@ -1,0 +1,41 @@
+"""Long-poll fetch: claim now, else wait on the notifier until work may exist or time is up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from jobbie.models import FetchedJob
+from jobbie.notifier import Notifier
+from jobbie.store.base import Store
+from jobbie.store.params import FetchParams
+from jobbie.timeutil import now_ms
+
+# A throttle window reopening is waited for a hair late so the claim sees the window open.
+_WINDOW_SLACK_S = 0.002
+
+
+async def fetch_jobs(
+    store: Store, notifier: Notifier, params: FetchParams, timeout: float
+) -> list[FetchedJob]:
+    """Lease jobs, waiting up to `timeout` seconds for some to become available.
+
+    The waiter subscribes before the first claim and is cleared before every claim, so a
+    commit that lands between a claim finding nothing and the wait is never missed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    with notifier.subscribe(params.queues) as waiter:
+        while True:
+            waiter.clear()
+            claim = await store.fetch(params)
+            if claim.jobs:
+                return claim.jobs
+            remaining = deadline - loop.time()
+            if remaining <= 0 or notifier.closed:
+                return []
+            if claim.retry_at is not None:
+                reopen = (claim.retry_at - now_ms()) / 1000 + _WINDOW_SLACK_S
+                remaining = min(remaining, max(reopen, 0.0))
+            await waiter.wait(remaining)
+            if notifier.closed:
+                return []

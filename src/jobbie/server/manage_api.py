@@ -1,0 +1,85 @@
+"""Handlers for operators: job detail and cancel, queue listing and configuration, health."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from jobbie.errors import JobbieError, Unavailable, ValidationError
+from jobbie.models import (
+    QUEUE_NAME_PATTERN,
+    ConcurrencyRequest,
+    Health,
+    QueueList,
+    StatusResponse,
+    ThrottleRequest,
+)
+from jobbie.server.bodies import decode, json_response
+from jobbie.server.runtime import runtime, store
+from jobbie.timeutil import DAY_MS, duration_ms
+
+_QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+_MIN_PERIOD_MS = 100
+
+
+def queue_name(request: Request) -> str:
+    name: str = request.path_params["name"]
+    if not _QUEUE_NAME.match(name):
+        raise ValidationError(
+            f"invalid queue name {name!r}: use 1-200 characters of [A-Za-z0-9._:-]"
+        )
+    return name
+
+
+async def get_job(request: Request) -> Response:
+    return json_response(await store(request).get_job(request.path_params["job_id"]))
+
+
+async def cancel_job(request: Request) -> Response:
+    status = await store(request).cancel_job(request.path_params["job_id"])
+    return json_response(StatusResponse(status=status))
+
+
+async def list_queues(request: Request) -> Response:
+    return json_response(QueueList(queues=await store(request).list_queues()))
+
+
+async def pause_queue(request: Request) -> Response:
+    return json_response(await store(request).pause_queue(queue_name(request)))
+
+
+async def resume_queue(request: Request) -> Response:
+    return json_response(await store(request).resume_queue(queue_name(request)))
+
+
+async def set_concurrency(request: Request) -> Response:
+    name = queue_name(request)
+    req = await decode(request, ConcurrencyRequest)
+    return json_response(await store(request).set_concurrency(name, req.max))
+
+
+async def set_throttle(request: Request) -> Response:
+    name = queue_name(request)
+    req = await decode(request, ThrottleRequest)
+    window_ms = duration_ms(req.period, "period", _MIN_PERIOD_MS, DAY_MS)
+    return json_response(await store(request).set_throttle(name, req.rate, window_ms))
+
+
+async def remove_throttle(request: Request) -> Response:
+    return json_response(await store(request).set_throttle(queue_name(request), None, None))
+
+
+async def healthz(request: Request) -> Response:
+    """200 while the database answers; 503 once shutdown has begun."""
+    rt = runtime(request)
+    if rt.draining:
+        raise Unavailable("the server is shutting down")
+    try:
+        await store(request).ping()
+    except JobbieError:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"the database does not answer: {exc}") from None
+    return json_response(Health(status="ok"))

@@ -1,0 +1,148 @@
+"""ASGI middleware: request ids, access logs, panic recovery, API keys and body-size limits.
+
+Written as plain ASGI callables (no BaseHTTPMiddleware) so they add microseconds, not tens
+of them, and so a long-poll or streamed response passes straight through.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jobbie.logs import request_id
+from jobbie.models import ErrorBody
+
+access_log = logging.getLogger("jobbie.access")
+log = logging.getLogger("jobbie.server")
+
+_REQUEST_ID = b"x-request-id"
+_OPEN_PATHS = ("/healthz",)
+
+
+def _error_body(status: int, code: str, message: str) -> tuple[int, bytes]:
+    return status, msgspec.json.encode(ErrorBody(error=message, code=code))
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    _, body = _error_body(status, code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _valid_request_id(value: bytes) -> bool:
+    return 0 < len(value) <= 128 and all(33 <= c < 127 for c in value)
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (echoing a sane client-sent one), puts it on every response,
+    logs one JSON access line, and turns an unhandled exception into a logged 500."""
+
+    def __init__(self, app: ASGIApp, *, access: bool = True) -> None:
+        self.app = app
+        self.access = access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = b""
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID:
+                rid = value if _valid_request_id(value) else b""
+                break
+        if not rid:
+            rid = os.urandom(8).hex().encode()
+        token = request_id.set(rid.decode())
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (_REQUEST_ID, rid)]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if status == 0:
+                status = 500
+                await _send_error(send_with_id, 500, "INTERNAL", "internal server error")
+        finally:
+            if self.access and access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
+                )
+            request_id.reset(token)
+
+
+class GuardMiddleware:
+    """Refuses requests before any handler runs: a missing or wrong API key (401) on /api/
+    routes, and a declared body over the size limit (413)."""
+
+    def __init__(self, app: ASGIApp, *, api_keys: Sequence[str], max_body_bytes: int) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in api_keys]
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        needs_key = self.keys and path.startswith("/api/") and path not in _OPEN_PATHS
+        if needs_key and not self._authorised(scope):
+            await _send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    await _send_error(send, 400, "VALIDATION_ERROR", "invalid Content-Length")
+                    return
+                if int(value) > self.max_body_bytes:
+                    await _send_error(
+                        send,
+                        413,
+                        "PAYLOAD_TOO_LARGE",
+                        f"request body over the {self.max_body_bytes} byte limit",
+                    )
+                    return
+                break
+        await self.app(scope, receive, send)
+
+    def _authorised(self, scope: Scope) -> bool:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"bearer":
+                    return False
+                token = token.strip()
+                # Compare against every key so the time taken does not tell which one matched.
+                matched = False
+                for key in self.keys:
+                    matched |= hmac.compare_digest(token, key)
+                return matched
+        return False

@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 document, derived from the route table and the msgspec models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from jobbie import __version__
+from jobbie.models import ErrorBody
+from jobbie.server.routes import ROUTES
+
+_REF = "#/components/schemas/{name}"
+_PATH_PARAM = re.compile(r"{(\w+)}")
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No job arrived within the timeout",
+    400: "Validation error",
+    401: "Missing or invalid API key",
+    404: "Not found",
+    409: "Conflict with the current state (or LEASE_LOST)",
+    413: "Body or value over its size limit",
+    415: "Content-Type is not application/json",
+    503: "Shutting down or unavailable",
+}
+
+
+def build_document() -> dict[str, Any]:
+    """Every route with its parameters, request body, responses and error shapes."""
+    types: list[Any] = [ErrorBody]
+    for route in ROUTES:
+        if route.body is not None:
+            types.append(route.body)
+        types.extend(t for t in route.responses.values() if t is not None)
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schema_of = dict(zip(types, schemas, strict=True))
+
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "tags": [route.tag],
+            "operationId": route.handler.__name__ + "_" + route.method.lower(),
+        }
+        params = _PATH_PARAM.findall(route.path)
+        if params:
+            operation["parameters"] = [
+                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                for p in params
+            ]
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": False,
+                "content": {"application/json": {"schema": schema_of[route.body]}},
+            }
+        responses: dict[str, Any] = {}
+        for status, type_ in route.responses.items():
+            entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
+            if type_ is not None:
+                entry["content"] = {"application/json": {"schema": schema_of[type_]}}
+            responses[str(status)] = entry
+        errors = set(route.errors)
+        if route.path.startswith("/api/"):
+            errors.add(401)
+        for status in sorted(errors):
+            responses[str(status)] = {
+                "description": _STATUS_TEXT[status],
+                "content": {"application/json": {"schema": schema_of[ErrorBody]}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+        operation["responses"] = responses
+
+    paths["/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "tags": ["server"],
+            "operationId": "openapi_json_get",
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
+            },
+        }
+    }
+    paths["/docs"] = {
+        "get": {
+            "summary": "Swagger UI",
+            "tags": ["server"],
+            "operationId": "docs_get",
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Jobbie",
+            "version": __version__,
+            "description": "A language-agnostic background-job server over HTTP/JSON.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{}, {"bearer": []}],
+    }
+
+
+_document: bytes | None = None
+
+
+async def openapi_json(request: Request) -> Response:
+    global _document
+    if _document is None:
+        _document = msgspec.json.encode(build_document())
+    return Response(_document, media_type="application/json")
+
+
+_SWAGGER = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Jobbie API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>"""
+
+
+async def docs(request: Request) -> Response:
+    """Swagger UI for /openapi.json."""
+    return HTMLResponse(_SWAGGER)

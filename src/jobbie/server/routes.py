@@ -1,0 +1,102 @@
+"""The route table: each route once, with its request and response types.
+
+The Starlette router and the OpenAPI document are both derived from `ROUTES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobbie import models as m
+from jobbie.server import manage_api, worker_api
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One HTTP route: method, path, handler and the types it reads and writes."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[Any] | None = None
+    responses: Mapping[int, Any] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+
+
+W, Q, J, S = "worker protocol", "queues", "jobs", "server"
+_JOB = "/api/v1/jobs/{job_id}"
+_QUEUE = "/api/v1/queues/{name}"
+
+ROUTES: tuple[Endpoint, ...] = (
+    Endpoint(
+        "POST", "/api/v1/enqueue", worker_api.enqueue, "Enqueue a job", W,
+        m.EnqueueRequest, {201: m.EnqueueResponse, 200: m.EnqueueResponse}, (400, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/enqueue/batch", worker_api.enqueue_batch,
+        "Enqueue jobs atomically, optionally as a batch with a callback", W,
+        m.EnqueueBatchRequest, {201: m.EnqueueBatchResponse}, (400, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/fetch", worker_api.fetch,
+        "Lease the next job(s), long-polling up to `timeout` seconds", W,
+        m.FetchRequest, {200: m.FetchedJob | m.FetchManyResponse, 204: None}, (400, 415, 503),
+    ),
+    Endpoint(
+        "POST", "/api/v1/ack/batch", worker_api.ack_batch, "Complete several attempts", W,
+        m.AckBatchRequest, {200: m.AckBatchResponse}, (400, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/ack/{job_id}", worker_api.ack, "Complete an attempt", W,
+        m.AckRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/fail/{job_id}", worker_api.fail,
+        "Fail an attempt (retry with backoff, or dead)", W,
+        m.FailRequest, {200: m.FailResponse}, (400, 404, 409, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/heartbeat", worker_api.heartbeat,
+        "Extend leases, save progress and checkpoints", W,
+        m.HeartbeatRequest, {200: m.HeartbeatResponse}, (400, 413, 415),
+    ),
+    Endpoint(
+        "POST", "/api/v1/release/{job_id}", worker_api.release,
+        "Hand an active job back without using a retry", W,
+        m.ReleaseRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415),
+    ),
+    Endpoint("GET", _JOB, manage_api.get_job, "A job with errors and events", J,
+             None, {200: m.JobDetail}, (404,)),
+    Endpoint("POST", f"{_JOB}/cancel", manage_api.cancel_job, "Cancel a job", J,
+             None, {200: m.StatusResponse}, (404, 409)),
+    Endpoint("GET", "/api/v1/queues", manage_api.list_queues, "Every queue with counts", Q,
+             None, {200: m.QueueList}),
+    Endpoint("POST", f"{_QUEUE}/pause", manage_api.pause_queue, "Pause a queue", Q,
+             None, {200: m.Queue}, (400,)),
+    Endpoint("POST", f"{_QUEUE}/resume", manage_api.resume_queue, "Resume a queue", Q,
+             None, {200: m.Queue}, (400,)),
+    Endpoint("POST", f"{_QUEUE}/concurrency", manage_api.set_concurrency,
+             "Limit a queue's active jobs", Q, m.ConcurrencyRequest, {200: m.Queue}, (400, 415)),
+    Endpoint("POST", f"{_QUEUE}/throttle", manage_api.set_throttle,
+             "Throttle a queue (sliding window)", Q, m.ThrottleRequest, {200: m.Queue},
+             (400, 415)),
+    Endpoint("DELETE", f"{_QUEUE}/throttle", manage_api.remove_throttle,
+             "Remove a queue's throttle", Q, None, {200: m.Queue}, (400,)),
+    Endpoint("GET", "/healthz", manage_api.healthz, "Liveness and database check", S,
+             None, {200: m.Health}, (503,)),
+)  # fmt: skip
+
+
+def starlette_routes() -> list[Route]:
+    """The router's view of the table."""
+    return [Route(e.path, e.handler, methods=[e.method]) for e in ROUTES]

@@ -1,0 +1,122 @@
+"""The store seam: one async interface of job operations that every backend implements.
+
+The HTTP layer and the scheduler speak only this protocol; each backend owns its SQL and
+applies the lifecycle rules of `jobbie.store.rules` and `jobbie.store.states`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from jobbie.errors import JobbieError
+from jobbie.models import (
+    EnqueueBatchResponse,
+    EnqueueResponse,
+    FailResponse,
+    FetchedJob,
+    JobDetail,
+    Queue,
+)
+from jobbie.store.params import (
+    AckParams,
+    BatchSpec,
+    FailParams,
+    FetchParams,
+    HeartbeatParams,
+    NewJob,
+    ReleaseParams,
+)
+
+WakeCallback = Callable[[Iterable[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What a fetch got: its jobs, and when a throttled queue's window reopens (epoch ms)."""
+
+    jobs: list[FetchedJob]
+    retry_at: int | None = None
+
+
+class Store(Protocol):
+    """Job operations. Writes are durable when the coroutine returns."""
+
+    async def enqueue(self, job: NewJob) -> EnqueueResponse:
+        """Insert a job (or report the holder of its unique lock)."""
+        ...
+
+    async def enqueue_batch(
+        self, jobs: list[NewJob], batch: BatchSpec | None
+    ) -> EnqueueBatchResponse:
+        """Insert jobs atomically, optionally tracked by a batch with a callback."""
+        ...
+
+    async def fetch(self, params: FetchParams) -> Claim:
+        """Lease the next jobs without waiting; long-polling is the caller's loop."""
+        ...
+
+    async def ack(self, params: AckParams) -> str:
+        """Complete an attempt; returns the job's new state."""
+        ...
+
+    async def ack_batch(self, acks: list[AckParams]) -> list[str | JobbieError]:
+        """Complete several attempts; each succeeds or fails on its own."""
+        ...
+
+    async def fail(self, params: FailParams) -> FailResponse:
+        """Fail an attempt: retry with backoff, dead or cancelled."""
+        ...
+
+    async def release(self, params: ReleaseParams) -> str:
+        """Hand an active job back without using a retry."""
+        ...
+
+    async def heartbeat(self, params: HeartbeatParams) -> dict[str, str]:
+        """Extend leases; answer ok, cancel or lost per job."""
+        ...
+
+    async def pause_queue(self, name: str) -> Queue:
+        """Stop handing out the queue's jobs (creates its configuration if unknown)."""
+        ...
+
+    async def resume_queue(self, name: str) -> Queue:
+        """Hand out the queue's jobs again."""
+        ...
+
+    async def set_concurrency(self, name: str, maximum: int | None) -> Queue:
+        """At most `maximum` active jobs across all workers (None: unlimited)."""
+        ...
+
+    async def set_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
+        """At most `rate` jobs handed out per sliding window (None: no throttle)."""
+        ...
+
+    async def cancel_job(self, job_id: str) -> str:
+        """`cancelled` for a waiting job, `cancelling` for an active one."""
+        ...
+
+    async def get_queue(self, name: str) -> Queue:
+        """One queue with counts, totals and limits."""
+        ...
+
+    async def get_job(self, job_id: str) -> JobDetail:
+        """One job with errors and events."""
+        ...
+
+    async def list_queues(self) -> list[Queue]:
+        """Every queue with counts, totals and limits."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        ...
+
+    async def maintain(self) -> dict[str, int]:
+        """One scheduler pass: promote, reclaim, expire, finish drains, prune."""
+        ...
+
+    async def close(self) -> None:
+        """Flush pending writes and close the database."""
+        ...

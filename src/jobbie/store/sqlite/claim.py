@@ -1,0 +1,173 @@
+"""Handing jobs to workers: the fetch claim, heartbeats and worker tracking."""
+
+from __future__ import annotations
+
+import msgspec
+
+from jobbie.models import FetchedJob
+from jobbie.store.base import Claim
+from jobbie.store.params import FetchParams, HeartbeatParams
+from jobbie.store.sqlite.effects import record_events
+from jobbie.store.sqlite.finish import expire_waiting_job, job_columns
+from jobbie.store.sqlite.writer import Tx
+from jobbie.store.states import EventType, Priority
+from jobbie.timeutil import rfc3339
+
+_PRIORITY_NAMES = {p.value: p.label for p in Priority}
+# Enough rounds to step over a few expired jobs at the head of a queue; the sweep takes the rest.
+_MAX_ROUNDS = 4
+
+
+def claim(tx: Tx, params: FetchParams) -> Claim:
+    """Lease up to `params.count` jobs: most urgent first, then FIFO, across the queues."""
+    jobs: list[FetchedJob] = []
+    retry_at: int | None = None
+    for _ in range(_MAX_ROUNDS):
+        picks, retry_at, expired = _pick(tx, params, params.count - len(jobs))
+        for _priority, seq, queue, throttled in picks:
+            jobs.append(_lease(tx, params, seq))
+            if throttled:
+                tx.execute(
+                    "INSERT INTO rate_limit_window (queue, at) VALUES (?, ?)", (queue, tx.now)
+                )
+        if not expired or len(jobs) >= params.count:
+            break
+    if jobs:
+        record_events(tx, EventType.STARTED, ((job.job_id, job.queue) for job in jobs))
+    touch_worker(tx, params.worker_id, params.hostname, list(params.queues))
+    return Claim(jobs=jobs, retry_at=None if jobs else retry_at)
+
+
+def _pick(
+    tx: Tx, params: FetchParams, wanted: int
+) -> tuple[list[tuple[int, int, str, bool]], int | None, bool]:
+    """The next jobs to lease as (priority, seq, queue, throttled), honouring each queue's
+    pause, drain, concurrency and throttle; expired jobs found at the head are dead-lettered."""
+    now = tx.now
+    candidates: list[tuple[int, int, str, bool]] = []
+    retry_at: int | None = None
+    expired = False
+    for queue in params.queues:
+        config = tx.execute(
+            "SELECT paused, draining, max_concurrency, rate_limit, rate_window_ms"
+            " FROM queues WHERE name = ?",
+            (queue,),
+        ).fetchone()
+        if config is None or config["paused"] or config["draining"]:
+            continue
+        room = wanted
+        if config["max_concurrency"] is not None:
+            active = tx.execute(
+                "SELECT n FROM queue_counts WHERE queue = ? AND state = 'active'", (queue,)
+            ).fetchone()
+            room = min(room, config["max_concurrency"] - (active[0] if active else 0))
+        throttled = config["rate_limit"] is not None
+        if throttled:
+            window = config["rate_window_ms"]
+            used, oldest = tx.execute(
+                "SELECT count(*), min(at) FROM rate_limit_window WHERE queue = ? AND at > ?",
+                (queue, now - window),
+            ).fetchone()
+            left = config["rate_limit"] - used
+            if left <= 0:
+                reopen = oldest + window
+                retry_at = reopen if retry_at is None else min(retry_at, reopen)
+                continue
+            room = min(room, left)
+        if room <= 0:
+            continue
+        rows = tx.execute(
+            f"SELECT {job_columns()}, priority FROM jobs WHERE queue = ? AND state = 'pending'"
+            " ORDER BY priority, seq LIMIT ?",
+            (queue, room),
+        ).fetchall()
+        for row in rows:
+            if row["expire_at"] is not None and row["expire_at"] <= now:
+                expire_waiting_job(tx, row)
+                expired = True
+            else:
+                candidates.append((row["priority"], row["seq"], queue, throttled))
+    candidates.sort()
+    return candidates[:wanted], retry_at, expired
+
+
+def _lease(tx: Tx, params: FetchParams, seq: int) -> FetchedJob:
+    row = tx.execute(
+        "UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = ?,"
+        " worker_hostname = ?, started_at = ?, lease_expires_at = ?, lease_duration_ms = ?"
+        " WHERE seq = ? RETURNING id, queue, payload, attempt, max_retries, checkpoint, tags,"
+        " priority, created_at",
+        (
+            params.worker_id,
+            params.hostname,
+            tx.now,
+            tx.now + params.lease_ms,
+            params.lease_ms,
+            seq,
+        ),
+    ).fetchone()
+    return FetchedJob(
+        job_id=row["id"],
+        queue=row["queue"],
+        payload=msgspec.Raw(row["payload"].encode()),
+        attempt=row["attempt"],
+        max_retries=row["max_retries"],
+        lease_duration=params.lease_ms / 1000,
+        checkpoint=msgspec.Raw((row["checkpoint"] or "null").encode()),
+        tags=msgspec.json.decode(row["tags"]),
+        priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
+        created_at=rfc3339(row["created_at"]) or "",
+    )
+
+
+def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
+    """Extend the caller's leases, save progress and checkpoints; answer ok, cancel or lost."""
+    answers: dict[str, str] = {}
+    for entry in params.jobs:
+        row = tx.execute(
+            "SELECT seq, state, worker_id, attempt, lease_expires_at, lease_duration_ms,"
+            " cancel_requested FROM jobs WHERE id = ?",
+            (entry.job_id,),
+        ).fetchone()
+        if (
+            row is None
+            or row["state"] != "active"
+            or row["lease_expires_at"] <= tx.now  # a heartbeat never revives an expired lease
+            or (params.worker_id is not None and params.worker_id != row["worker_id"])
+            or (entry.attempt is not None and entry.attempt != row["attempt"])
+        ):
+            answers[entry.job_id] = "lost"
+            continue
+        tx.execute(
+            "UPDATE jobs SET lease_expires_at = ?, progress = COALESCE(?, progress),"
+            " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
+            (
+                tx.now + row["lease_duration_ms"],
+                entry.progress,
+                entry.checkpoint,
+                row["seq"],
+            ),
+        )
+        answers[entry.job_id] = "cancel" if row["cancel_requested"] else "ok"
+    if params.worker_id is not None:
+        touch_worker(tx, params.worker_id, None, None)
+    return answers
+
+
+def touch_worker(tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None) -> None:
+    """Record that a worker was seen (its hostname and queues when it says them)."""
+    tx.execute(
+        "INSERT INTO workers (id, hostname, queues, last_seen, started_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+        " hostname = COALESCE(excluded.hostname, hostname),"
+        " queues = CASE WHEN ? THEN excluded.queues ELSE queues END,"
+        " last_seen = excluded.last_seen",
+        (
+            worker_id,
+            hostname,
+            msgspec.json.encode(queues or []).decode(),
+            tx.now,
+            tx.now,
+            queues is not None,
+        ),
+    )

@@ -1,0 +1,222 @@
+"""Ending an attempt: ack, fail, release, expired leases, and expiry of waiting jobs.
+
+Every path that takes a job out of `active` or into a final state goes through here, so the
+bookkeeping (errors, totals, unique locks, batch counters, events, waking waiters) is written
+once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from jobbie.errors import Conflict, LeaseLost, NotFound
+from jobbie.models import FailResponse
+from jobbie.store.params import AckParams, FailParams, Fence, ReleaseParams
+from jobbie.store.rules import RetryPolicy, attempts_remaining, failure_outcome
+from jobbie.store.sqlite import batches
+from jobbie.store.sqlite.effects import (
+    bump_totals,
+    record_event,
+    release_unique_lock,
+    wake_if_limited,
+)
+from jobbie.store.sqlite.writer import Tx
+from jobbie.store.states import Backoff, EventType, State
+from jobbie.timeutil import rfc3339
+
+_COLUMNS = (
+    "seq, id, queue, state, attempt, max_retries, retry_backoff, retry_base_delay_ms,"
+    " retry_max_delay_ms, unique_key, batch_id, batch_counted, worker_id, lease_expires_at,"
+    " cancel_requested, expire_at"
+)
+EXPIRED = "expired"
+LEASE_EXPIRED = "lease_expired"
+
+
+def leased_job(tx: Tx, job_id: str, fence: Fence) -> sqlite3.Row:
+    """The job's row if the caller may end its attempt, else the matching error.
+
+    A lease is judged by the clock of this call, so an expired lease is lost even before the
+    sweep reclaims it.
+    """
+    row: sqlite3.Row | None = tx.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    if row["state"] != State.ACTIVE.value:
+        if fence.given:
+            raise LeaseLost(f"job {job_id} is {row['state']}, no longer leased to this worker")
+        raise Conflict(f"job {job_id} is {row['state']}, not active")
+    if row["lease_expires_at"] <= tx.now:
+        raise LeaseLost(f"the lease on job {job_id} has expired")
+    if fence.worker_id is not None and fence.worker_id != row["worker_id"]:
+        raise LeaseLost(f"job {job_id} is leased to another worker")
+    if fence.attempt is not None and fence.attempt != row["attempt"]:
+        raise LeaseLost(f"job {job_id} is on attempt {row['attempt']}, not {fence.attempt}")
+    return row
+
+
+def ack(tx: Tx, params: AckParams) -> str:
+    """Complete the attempt: `completed`, or `cancelled` when a cancel was requested."""
+    row = leased_job(tx, params.job_id, params.fence)
+    state = State.CANCELLED if row["cancel_requested"] else State.COMPLETED
+    tx.execute(
+        "UPDATE jobs SET state = ?, result = ?, completed_at = ?, lease_expires_at = NULL"
+        " WHERE seq = ?",
+        (state.value, params.result, tx.now, row["seq"]),
+    )
+    if state is State.COMPLETED:
+        bump_totals(tx, row["queue"], completed=1)
+    settle(tx, row, state)
+    wake_if_limited(tx, row["queue"])
+    return state.value
+
+
+def fail(tx: Tx, params: FailParams) -> FailResponse:
+    """Fail the attempt: retry with backoff, or dead, or cancelled."""
+    row = leased_job(tx, params.job_id, params.fence)
+    state, next_at = fail_attempt(tx, row, params.error, params.backtrace)
+    remaining = 0 if state is State.DEAD else attempts_remaining(row["max_retries"], row["attempt"])
+    status = State.RETRYING if state is State.PENDING else state
+    return FailResponse(
+        status=status.value,  # type: ignore[arg-type]
+        next_attempt_at=rfc3339(next_at),
+        attempts_remaining=remaining,
+    )
+
+
+def fail_attempt(
+    tx: Tx, row: sqlite3.Row, error: str, backtrace: str | None
+) -> tuple[State, int | None]:
+    """Record a failed attempt and move the job on; shared by fail and lease expiry."""
+    now = tx.now
+    tx.execute(
+        "INSERT INTO job_errors (job_id, attempt, error, backtrace, at) VALUES (?, ?, ?, ?, ?)",
+        (row["id"], row["attempt"], error, backtrace, now),
+    )
+    policy = RetryPolicy(
+        max_retries=row["max_retries"],
+        backoff=Backoff(row["retry_backoff"]),
+        base_delay_ms=row["retry_base_delay_ms"],
+        max_delay_ms=row["retry_max_delay_ms"],
+    )
+    outcome = failure_outcome(
+        attempt=row["attempt"],
+        policy=policy,
+        cancel_requested=bool(row["cancel_requested"]),
+        expire_at=row["expire_at"],
+        now=now,
+    )
+    state = outcome.state
+    final = state in (State.DEAD, State.CANCELLED)
+    last_error = EXPIRED if outcome.reason == EXPIRED else error
+    tx.execute(
+        "UPDATE jobs SET state = ?, last_error = ?, failed_at = ?, lease_expires_at = NULL,"
+        " scheduled_at = COALESCE(?, scheduled_at), completed_at = ? WHERE seq = ?",
+        (
+            state.value,
+            last_error,
+            now,
+            outcome.next_attempt_at,
+            now if final else None,
+            row["seq"],
+        ),
+    )
+    record_event(
+        tx, EventType.FAILED, row["id"], row["queue"], {"attempt": row["attempt"], "error": error}
+    )
+    bump_totals(tx, row["queue"], failed=1, dead=int(state is State.DEAD))
+    if final:
+        settle(tx, row, state, expired=outcome.reason == EXPIRED)
+    else:
+        record_event(
+            tx,
+            EventType.RETRYING,
+            row["id"],
+            row["queue"],
+            {"next_attempt_at": rfc3339(outcome.next_attempt_at)},
+        )
+        if state is State.PENDING:
+            tx.wake.add(row["queue"])
+    wake_if_limited(tx, row["queue"])
+    return state, outcome.next_attempt_at
+
+
+def release(tx: Tx, params: ReleaseParams) -> str:
+    """Hand an active job back without using a retry (a worker shutting down)."""
+    row = leased_job(tx, params.job_id, params.fence)
+    if row["cancel_requested"]:
+        tx.execute(
+            "UPDATE jobs SET state = 'cancelled', completed_at = ?, lease_expires_at = NULL,"
+            " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
+            (tx.now, params.checkpoint, row["seq"]),
+        )
+        settle(tx, row, State.CANCELLED)
+        wake_if_limited(tx, row["queue"])
+        return State.CANCELLED.value
+    tx.execute(
+        "UPDATE jobs SET state = 'pending', attempt = attempt - 1, lease_expires_at = NULL,"
+        " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
+        (params.checkpoint, row["seq"]),
+    )
+    record_event(tx, EventType.RELEASED, row["id"], row["queue"], {"attempt": row["attempt"]})
+    tx.wake.add(row["queue"])
+    return State.PENDING.value
+
+
+def settle(tx: Tx, row: sqlite3.Row, state: State, *, expired: bool = False) -> None:
+    """Bookkeeping for a job that reached a final state: lock, batch counters, event."""
+    release_unique_lock(tx, row["queue"], row["unique_key"], row["id"])
+    batches.count_finish(
+        tx,
+        seq=row["seq"],
+        batch_id=row["batch_id"],
+        counted=bool(row["batch_counted"]),
+        succeeded=state is State.COMPLETED,
+    )
+    event = EventType.EXPIRED if expired else EventType(state.value)
+    record_event(tx, event, row["id"], row["queue"])
+
+
+def reclaim_expired_leases(tx: Tx, limit: int) -> int:
+    """Fail up to `limit` attempts whose lease ran out, as `lease_expired` (checkpoint kept)."""
+    rows = tx.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE state = 'active' AND lease_expires_at <= ?"
+        " ORDER BY lease_expires_at LIMIT ?",
+        (tx.now, limit),
+    ).fetchall()
+    for row in rows:
+        record_event(
+            tx, EventType.RECLAIMED, row["id"], row["queue"], {"worker_id": row["worker_id"]}
+        )
+        fail_attempt(tx, row, LEASE_EXPIRED, None)
+    return len(rows)
+
+
+def expire_waiting_job(tx: Tx, row: sqlite3.Row) -> None:
+    """Send a job that never started before its `expire_at` to `dead` as `expired`."""
+    tx.execute(
+        "UPDATE jobs SET state = 'dead', last_error = ?, failed_at = ?, completed_at = ?"
+        " WHERE seq = ?",
+        (EXPIRED, tx.now, tx.now, row["seq"]),
+    )
+    bump_totals(tx, row["queue"], dead=1)
+    settle(tx, row, State.DEAD, expired=True)
+
+
+def expire_waiting_jobs(tx: Tx, limit: int) -> int:
+    """Dead-letter up to `limit` pending, scheduled or retrying jobs past their expiry."""
+    rows = tx.execute(
+        f"SELECT {_COLUMNS} FROM jobs WHERE expire_at IS NOT NULL AND expire_at <= ?"
+        " AND state IN ('pending', 'scheduled', 'retrying') ORDER BY expire_at LIMIT ?",
+        (tx.now, limit),
+    ).fetchall()
+    for row in rows:
+        expire_waiting_job(tx, row)
+    return len(rows)
+
+
+def job_columns() -> str:
+    """The columns `leased_job` and `expire_waiting_job` expect in a row."""
+    return _COLUMNS

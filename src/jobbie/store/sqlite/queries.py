@@ -1,0 +1,160 @@
+"""Reads on the read-only pool, and mapping rows to wire models."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from jobbie.errors import NotFound
+from jobbie.models import (
+    Job,
+    JobDetail,
+    JobError,
+    JobEvent,
+    JobProgress,
+    Queue,
+    QueueCounts,
+    QueueTotals,
+    Throttle,
+    WorkerRef,
+)
+from jobbie.store.states import Priority
+from jobbie.timeutil import ms_to_seconds, rfc3339
+
+_PRIORITY_NAMES = {p.value: p.label for p in Priority}
+_NULL = msgspec.Raw(b"null")
+
+
+def _raw(text: str | None) -> msgspec.Raw:
+    return _NULL if text is None else msgspec.Raw(text.encode())
+
+
+def job_from_row(row: sqlite3.Row, errors: list[JobError]) -> Job:
+    """Build a wire Job from a full `jobs` row."""
+    progress = None
+    if row["progress"] is not None:
+        progress = msgspec.json.decode(row["progress"], type=JobProgress)
+    worker = None
+    if row["worker_id"] is not None:
+        worker = WorkerRef(id=row["worker_id"], hostname=row["worker_hostname"])
+    return Job(
+        id=row["id"],
+        queue=row["queue"],
+        state=row["state"],
+        payload=_raw(row["payload"]),
+        priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
+        attempt=row["attempt"],
+        max_retries=row["max_retries"],
+        retry_backoff=row["retry_backoff"],
+        retry_base_delay=row["retry_base_delay_ms"] / 1000,
+        retry_max_delay=row["retry_max_delay_ms"] / 1000,
+        unique_key=row["unique_key"],
+        unique_period=ms_to_seconds(row["unique_period_ms"]),
+        batch_id=row["batch_id"],
+        tags=msgspec.json.decode(row["tags"]),
+        progress=progress,
+        checkpoint=_raw(row["checkpoint"]),
+        result=_raw(row["result"]),
+        last_error=row["last_error"],
+        worker=worker,
+        created_at=rfc3339(row["created_at"]) or "",
+        scheduled_at=rfc3339(row["scheduled_at"]),
+        started_at=rfc3339(row["started_at"]),
+        completed_at=rfc3339(row["completed_at"]),
+        failed_at=rfc3339(row["failed_at"]),
+        expire_at=rfc3339(row["expire_at"]),
+        lease_expires_at=rfc3339(row["lease_expires_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
+        errors=errors,
+    )
+
+
+def job_errors(conn: sqlite3.Connection, job_id: str) -> list[JobError]:
+    return [
+        JobError(
+            attempt=r["attempt"],
+            error=r["error"],
+            backtrace=r["backtrace"],
+            at=rfc3339(r["at"]) or "",
+        )
+        for r in conn.execute(
+            "SELECT attempt, error, backtrace, at FROM job_errors WHERE job_id = ? ORDER BY id",
+            (job_id,),
+        )
+    ]
+
+
+def get_job(conn: sqlite3.Connection, job_id: str) -> JobDetail:
+    """A job with its error history and event timeline (oldest first)."""
+    row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    job = job_from_row(row, job_errors(conn, job_id))
+    events = [
+        JobEvent(
+            id=r["id"],
+            type=r["type"],
+            at=rfc3339(r["at"]) or "",
+            data=None if r["data"] is None else msgspec.json.decode(r["data"]),
+        )
+        for r in conn.execute(
+            "SELECT id, type, at, data FROM events WHERE job_id = ? ORDER BY id", (job_id,)
+        )
+    ]
+    return JobDetail(**{f: getattr(job, f) for f in job.__struct_fields__}, events=events)
+
+
+def get_queue(conn: sqlite3.Connection, name: str, now: int) -> Queue:
+    """One queue, as listed."""
+    for queue in list_queues(conn, now, only=name):
+        return queue
+    raise NotFound(f"queue {name} not found")
+
+
+def list_queues(conn: sqlite3.Connection, now: int, only: str | None = None) -> list[Queue]:
+    """Every known queue with its counts, totals, limits and oldest pending age.
+
+    Counts come from the trigger-maintained `queue_counts`, so this never scans `jobs`; the
+    oldest pending job is one index probe per queue.
+    """
+    where, args = ("WHERE queue = ?", (only,)) if only is not None else ("", ())
+    counts: dict[str, dict[str, int]] = {}
+    for row in conn.execute(f"SELECT queue, state, n FROM queue_counts {where}", args):
+        counts.setdefault(row[0], {})[row[1]] = row[2]
+    totals = {
+        row["queue"]: QueueTotals(
+            enqueued=row["enqueued"],
+            completed=row["completed"],
+            failed=row["failed"],
+            dead=row["dead"],
+        )
+        for row in conn.execute(f"SELECT * FROM queue_stats {where}", args)
+    }
+    queues = []
+    name_filter = "WHERE name = ?" if only is not None else ""
+    for row in conn.execute(f"SELECT * FROM queues {name_filter} ORDER BY name", args):
+        name = row["name"]
+        oldest = conn.execute(
+            "SELECT min(created_at) FROM jobs WHERE queue = ? AND state = 'pending'", (name,)
+        ).fetchone()[0]
+        throttle = None
+        if row["rate_limit"] is not None:
+            throttle = Throttle(rate=row["rate_limit"], period=row["rate_window_ms"] / 1000)
+        queues.append(
+            Queue(
+                name=name,
+                paused=bool(row["paused"]),
+                draining=bool(row["draining"]),
+                max_concurrency=row["max_concurrency"],
+                throttle=throttle,
+                counts=QueueCounts(**counts.get(name, {})),
+                totals=totals.get(name, QueueTotals()),
+                oldest_pending_age=None if oldest is None else max(0, now - oldest) / 1000,
+            )
+        )
+    return queues
+
+
+def ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchone()

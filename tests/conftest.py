@@ -1,0 +1,53 @@
+"""Shared fixtures: a real server process per session, an HTTP client, unique queue names."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.serverproc import ServerProcess
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server shared by the session; tests isolate themselves by queue name."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server") / "data").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
+    """An HTTP client bound to the shared server."""
+    with httpx.Client(base_url=server.url, timeout=70.0) as client:
+        yield client
+
+
+@pytest.fixture
+def queue(request: pytest.FixtureRequest) -> str:
+    """A queue name no other test uses."""
+    name = re.sub(r"[^A-Za-z0-9.:-]", "-", request.node.name)
+    return f"t.{next(_counter)}.{name}"[:200]
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start extra servers with their own options; all are stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def make(*extra_args: str, **kwargs: object) -> ServerProcess:
+        data_dir = tmp_path / f"data{len(started)}"
+        proc = ServerProcess(data_dir, extra_args=tuple(extra_args), **kwargs)  # type: ignore[arg-type]
+        started.append(proc)
+        return proc.start()
+
+    yield make
+    for proc in started:
+        proc.stop()
