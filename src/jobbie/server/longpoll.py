@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from jobbie.models import FetchedJob
 from jobbie.notifier import Notifier
@@ -15,27 +16,41 @@ _WINDOW_SLACK_S = 0.002
 
 
 async def fetch_jobs(
-    store: Store, notifier: Notifier, params: FetchParams, timeout: float
+    store: Store,
+    notifier: Notifier,
+    params: FetchParams,
+    timeout: float,
+    disconnected: Callable[[], Awaitable[None]] | None = None,
 ) -> list[FetchedJob]:
     """Lease jobs, waiting up to `timeout` seconds for some to become available.
 
     The waiter subscribes before the first claim and is cleared before every claim, so a
     commit that lands between a claim finding nothing and the wait is never missed.
+    `disconnected` returns when the client goes away: a worker that left must not be handed
+    a job it will never run, so the wait ends without another claim.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    watch: asyncio.Future[None] | None = None
     with notifier.subscribe(params.queues) as waiter:
-        while True:
-            waiter.clear()
-            claim = await store.fetch(params)
-            if claim.jobs:
-                return claim.jobs
-            remaining = deadline - loop.time()
-            if remaining <= 0 or notifier.closed:
-                return []
-            if claim.retry_at is not None:
-                reopen = (claim.retry_at - now_ms()) / 1000 + _WINDOW_SLACK_S
-                remaining = min(remaining, max(reopen, 0.0))
-            await waiter.wait(remaining)
-            if notifier.closed:
-                return []
+        try:
+            while True:
+                waiter.clear()
+                claim = await store.fetch(params)
+                if claim.jobs:
+                    return claim.jobs
+                remaining = deadline - loop.time()
+                if remaining <= 0 or notifier.closed:
+                    return []
+                if claim.retry_at is not None:
+                    reopen = (claim.retry_at - now_ms()) / 1000 + _WINDOW_SLACK_S
+                    remaining = min(remaining, max(reopen, 0.0))
+                if watch is None and disconnected is not None:
+                    watch = asyncio.ensure_future(disconnected())
+                    watch.add_done_callback(lambda _: waiter.signal())
+                await waiter.wait(remaining)
+                if notifier.closed or (watch is not None and watch.done()):
+                    return []
+        finally:
+            if watch is not None:
+                watch.cancel()

@@ -47,12 +47,20 @@ async def fetch(request: Request) -> Response:
     rt = runtime(request)
     if rt.draining:
         raise Unavailable("the server is shutting down")
-    jobs = await fetch_jobs(store(request), rt.notifier, params, timeout)
+    jobs = await fetch_jobs(
+        store(request), rt.notifier, params, timeout, lambda: _disconnected(request)
+    )
     if not jobs:
         return Response(status_code=204)
     if req.count is None:
         return json_response(jobs[0])
     return json_response(FetchManyResponse(jobs=jobs))
+
+
+async def _disconnected(request: Request) -> None:
+    """Return once the client has closed the connection (the body is already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 async def ack(request: Request) -> Response:
