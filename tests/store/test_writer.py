@@ -1,0 +1,156 @@
+"""The group-commit writer: savepoint isolation, answers only after COMMIT, failed commits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from jobbie.errors import NotFound, Unavailable
+from jobbie.store.sqlite.database import migrate, migration_files, open_connection
+from jobbie.store.sqlite.writer import Tx, Writer
+
+
+def _writer_conn(path: Path) -> sqlite3.Connection:
+    conn = open_connection(path, durable=True)
+    conn.execute("CREATE TABLE t (v INTEGER NOT NULL)")
+    return conn
+
+
+def _count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def test_failing_operation_rolls_back_alone_and_the_group_commits(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+
+    async def main() -> list[object]:
+        writer = Writer(_writer_conn(path), asyncio.get_running_loop(), lambda q: None)
+        writer.start()
+
+        def insert(tx: Tx) -> int:
+            tx.execute("INSERT INTO t (v) VALUES (1)")
+            return 1
+
+        def insert_then_fail(tx: Tx) -> int:
+            tx.execute("INSERT INTO t (v) VALUES (2)")
+            raise NotFound("nope")
+
+        results = await asyncio.gather(
+            *(writer.run(insert_then_fail if i % 3 == 0 else insert) for i in range(30)),
+            return_exceptions=True,
+        )
+        writer.close()
+        return results
+
+    results = asyncio.run(main())
+    assert sum(isinstance(r, NotFound) for r in results) == 10
+    assert results.count(1) == 20
+    # Only the successful operations' rows exist: each failure rolled back its own insert.
+    assert _count(path) == 20
+
+
+def test_callers_are_answered_only_after_commit_and_wake_after(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    seen: list[int] = []
+
+    async def main() -> None:
+        woken: list[set[str]] = []
+        writer = Writer(_writer_conn(path), asyncio.get_running_loop(), woken.append)
+        writer.start()
+
+        def op(tx: Tx) -> None:
+            tx.execute("INSERT INTO t (v) VALUES (7)")
+            tx.wake.add("q")
+
+        await writer.run(op)
+        # Another connection sees the row the moment the caller is answered.
+        seen.append(_count(path))
+        assert woken == [{"q"}]
+        writer.close()
+
+    asyncio.run(main())
+    assert seen == [1]
+
+
+def test_failed_commit_answers_every_caller_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+
+    async def main() -> list[object]:
+        conn = _writer_conn(path)
+        # A deferred foreign key fails at COMMIT, not at the statement.
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+        woken: list[set[str]] = []
+        writer = Writer(conn, asyncio.get_running_loop(), woken.append)
+        writer.start()
+
+        def good(tx: Tx) -> str:
+            tx.execute("INSERT INTO t (v) VALUES (1)")
+            tx.wake.add("q")
+            return "ok"
+
+        def bad(tx: Tx) -> str:
+            tx.execute("INSERT INTO child (pid) VALUES (42)")
+            return "ok"
+
+        results = await asyncio.gather(writer.run(good), writer.run(bad), return_exceptions=True)
+        writer.close()
+        assert woken == []
+        return list(results)
+
+    results = asyncio.run(main())
+    # Either both ran in one group (both 503) or the good one committed alone first.
+    if all(isinstance(r, Unavailable) for r in results):
+        assert _count(path) == 0
+    else:
+        assert results[0] == "ok" and isinstance(results[1], Unavailable)
+
+
+def test_closed_writer_refuses_work(tmp_path: Path) -> None:
+    async def main() -> None:
+        writer = Writer(_writer_conn(tmp_path / "w.db"), asyncio.get_running_loop(), print)
+        writer.start()
+        writer.close()
+        with pytest.raises(Unavailable):
+            await writer.run(lambda tx: None)
+
+    asyncio.run(main())
+
+
+def test_migrations_apply_once_and_record_versions(tmp_path: Path) -> None:
+    conn = open_connection(tmp_path / "m.db", durable=True)
+    applied = migrate(conn)
+    assert applied == [name for _, name, _ in migration_files()]
+    assert migrate(conn) == []
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == [v for v, _, _ in migration_files()]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for table in (
+        "jobs", "job_errors", "unique_locks", "batches", "queues", "queue_stats",
+        "queue_counts", "rate_limit_window", "schedules", "workers", "events",
+    ):  # fmt: skip
+        assert table in tables
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_fetch_uses_the_pending_index(tmp_path: Path) -> None:
+    conn = open_connection(tmp_path / "p.db", durable=True)
+    migrate(conn)
+    plan = " ".join(
+        str(row[3])
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT seq FROM jobs WHERE queue = ? AND state = 'pending'"
+            " ORDER BY priority, seq LIMIT 1",
+            ("q",),
+        )
+    )
+    assert "jobs_pending" in plan
+    assert "TEMP B-TREE" not in plan  # no sort: a single index range scan
