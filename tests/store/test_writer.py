@@ -44,7 +44,7 @@ def test_failing_operation_rolls_back_alone_and_the_group_commits(tmp_path: Path
             return_exceptions=True,
         )
         writer.close()
-        return results
+        return list(results)
 
     results = asyncio.run(main())
     assert sum(isinstance(r, NotFound) for r in results) == 10
