@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from msgspec import Meta, Raw, Struct, field
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType, field
 
-QUEUE_NAME_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$"
+# The lookahead stops `$` from accepting a trailing newline.
+QUEUE_NAME_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$(?!\n)"
 
 QueueName = Annotated[
     str,
@@ -123,7 +124,7 @@ class Progress(_Request):
 
 class HeartbeatEntry(_Request):
     progress: Progress | None = None
-    checkpoint: Raw | None = None
+    checkpoint: Raw | UnsetType = UNSET
     attempt: Attempt | None = None
 
 
@@ -135,7 +136,7 @@ class HeartbeatRequest(_Request):
 class ReleaseRequest(_Request):
     worker_id: WorkerId | None = None
     attempt: Attempt | None = None
-    checkpoint: Raw | None = None
+    checkpoint: Raw | UnsetType = UNSET
 
 
 # --- worker protocol: responses --------------------------------------------------------------

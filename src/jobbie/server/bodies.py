@@ -51,6 +51,11 @@ async def decode(request: Request, type_: type[T]) -> T:
     elif not is_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType("a request body needs Content-Type: application/json")
     try:
+        # msgspec does not check UTF-8 inside raw values; refuse bad bytes up front.
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None

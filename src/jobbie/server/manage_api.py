@@ -26,7 +26,7 @@ _MIN_PERIOD_MS = 100
 
 def queue_name(request: Request) -> str:
     name: str = request.path_params["name"]
-    if not _QUEUE_NAME.match(name):
+    if not _QUEUE_NAME.search(name):
         raise ValidationError(
             f"invalid queue name {name!r}: use 1-200 characters of [A-Za-z0-9._:-]"
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
+from msgspec import UNSET
 
 from jobbie.errors import PayloadTooLarge, ValidationError
 from jobbie.models import (
@@ -169,7 +170,7 @@ def release_params(job_id: str, req: ReleaseRequest, limits: Limits) -> ReleaseP
     return ReleaseParams(
         job_id=job_id,
         checkpoint=None
-        if req.checkpoint is None
+        if req.checkpoint is UNSET
         else json_text(req.checkpoint, "checkpoint", limits),
         fence=Fence(worker_id=req.worker_id, attempt=req.attempt),
     )
@@ -184,7 +185,7 @@ def heartbeat_params(req: HeartbeatRequest, limits: Limits) -> HeartbeatParams:
                 msgspec.Raw(msgspec.json.encode(entry.progress)), "progress", limits
             )
         checkpoint = None
-        if entry.checkpoint is not None:
+        if entry.checkpoint is not UNSET:
             checkpoint = json_text(entry.checkpoint, f"jobs.{job_id}.checkpoint", limits)
         jobs.append(
             HeartbeatJob(
