@@ -43,7 +43,6 @@ Tags = Annotated[
     ],
     Meta(max_length=64, description="string -> string, at most 64 entries"),
 ]
-JSON_NULL = Raw(b"null")
 
 
 class _Request(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
@@ -59,7 +58,7 @@ class _Response(Struct, kw_only=True):
 
 class EnqueueRequest(_Request):
     queue: QueueName
-    payload: Raw = JSON_NULL
+    payload: Raw | UnsetType = UNSET
     priority: PriorityIn | None = None
     unique_key: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
     unique_period: Duration | None = None
@@ -75,7 +74,7 @@ class EnqueueRequest(_Request):
 
 class BatchOptions(_Request):
     callback_queue: QueueName | None = None
-    callback_payload: Raw = JSON_NULL
+    callback_payload: Raw | UnsetType = UNSET
 
 
 class EnqueueBatchRequest(_Request):
@@ -93,14 +92,14 @@ class FetchRequest(_Request):
 
 
 class AckRequest(_Request):
-    result: Raw = JSON_NULL
+    result: Raw | UnsetType = UNSET
     worker_id: WorkerId | None = None
     attempt: Attempt | None = None
 
 
 class AckBatchItem(_Request):
     job_id: Annotated[str, Meta(min_length=1, max_length=100)]
-    result: Raw = JSON_NULL
+    result: Raw | UnsetType = UNSET
     worker_id: WorkerId | None = None
     attempt: Attempt | None = None
 

@@ -7,17 +7,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
 
 from jobbie.config import Settings
 from jobbie.scheduler import Scheduler
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
-from jobbie.server.openapi import docs, openapi_json
-from jobbie.server.routes import starlette_routes
+from jobbie.server.openapi import build_document
+from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
 from jobbie.store.sqlite.store import SqliteStore
 
@@ -74,13 +74,9 @@ def create_app(settings: Settings) -> Starlette:
             max_body_bytes=settings.max_body_bytes,
         )
     )
-    routes = [
-        *starlette_routes(),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs, methods=["GET"]),
-    ]
+    rt.openapi = msgspec.json.encode(build_document(ROUTES))
     app = Starlette(
-        routes=routes,
+        routes=starlette_routes(),
         middleware=middleware,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

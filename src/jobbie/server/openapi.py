@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -11,7 +12,10 @@ from starlette.responses import HTMLResponse, Response
 
 from jobbie import __version__
 from jobbie.models import ErrorBody
-from jobbie.server.routes import ROUTES
+from jobbie.server.runtime import runtime
+
+if TYPE_CHECKING:
+    from jobbie.server.routes import Endpoint
 
 _REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"{(\w+)}")
@@ -29,18 +33,27 @@ _STATUS_TEXT = {
 }
 
 
-def build_document() -> dict[str, Any]:
+def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
     """Every route with its parameters, request body, responses and error shapes."""
     types: list[Any] = [ErrorBody]
-    for route in ROUTES:
+    for route in routes:
         if route.body is not None:
             types.append(route.body)
-        types.extend(t for t in route.responses.values() if t is not None)
+        for shape in route.responses.values():
+            if isinstance(shape, tuple):
+                types.extend(shape)
+            elif shape is not None:
+                types.append(shape)
     schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
     schema_of = dict(zip(types, schemas, strict=True))
 
+    def schema(shape: Any) -> dict[str, Any]:
+        if isinstance(shape, tuple):
+            return {"oneOf": [schema_of[t] for t in shape]}
+        return dict(schema_of[shape])
+
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         operation: dict[str, Any] = {
             "summary": route.summary,
             "tags": [route.tag],
@@ -58,10 +71,10 @@ def build_document() -> dict[str, Any]:
                 "content": {"application/json": {"schema": schema_of[route.body]}},
             }
         responses: dict[str, Any] = {}
-        for status, type_ in route.responses.items():
+        for status, shape in route.responses.items():
             entry: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "OK")}
-            if type_ is not None:
-                entry["content"] = {"application/json": {"schema": schema_of[type_]}}
+            if shape is not None:
+                entry["content"] = {"application/json": {"schema": schema(shape)}}
             responses[str(status)] = entry
         errors = set(route.errors)
         if route.path.startswith("/api/"):
@@ -74,24 +87,6 @@ def build_document() -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = operation
         operation["responses"] = responses
 
-    paths["/openapi.json"] = {
-        "get": {
-            "summary": "This document",
-            "tags": ["server"],
-            "operationId": "openapi_json_get",
-            "responses": {
-                "200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}
-            },
-        }
-    }
-    paths["/docs"] = {
-        "get": {
-            "summary": "Swagger UI",
-            "tags": ["server"],
-            "operationId": "docs_get",
-            "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}},
-        }
-    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -108,14 +103,9 @@ def build_document() -> dict[str, Any]:
     }
 
 
-_document: bytes | None = None
-
-
 async def openapi_json(request: Request) -> Response:
-    global _document
-    if _document is None:
-        _document = msgspec.json.encode(build_document())
-    return Response(_document, media_type="application/json")
+    """The document, built once when the app is created."""
+    return Response(runtime(request).openapi, media_type="application/json")
 
 
 _SWAGGER = """<!doctype html>

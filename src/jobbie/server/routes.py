@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobbie import models as m
-from jobbie.server import manage_api, worker_api
+from jobbie.server import manage_api, openapi, worker_api
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -29,7 +29,8 @@ class Endpoint:
     summary: str
     tag: str
     body: type[Any] | None = None
-    responses: Mapping[int, Any] = field(default_factory=dict)
+    # status -> response type; a tuple means one of those shapes; None means no body
+    responses: Mapping[int, type[Any] | tuple[type[Any], ...] | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
 
 
@@ -50,7 +51,7 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/v1/fetch", worker_api.fetch,
         "Lease the next job(s), long-polling up to `timeout` seconds", W,
-        m.FetchRequest, {200: m.FetchedJob | m.FetchManyResponse, 204: None}, (400, 415, 503),
+        m.FetchRequest, {200: (m.FetchedJob, m.FetchManyResponse), 204: None}, (400, 415, 503),
     ),
     Endpoint(
         "POST", "/api/v1/ack/batch", worker_api.ack_batch, "Complete several attempts", W,
@@ -94,6 +95,9 @@ ROUTES: tuple[Endpoint, ...] = (
              "Remove a queue's throttle", Q, None, {200: m.Queue}, (400,)),
     Endpoint("GET", "/healthz", manage_api.healthz, "Liveness and database check", S,
              None, {200: m.Health}, (503,)),
+    Endpoint("GET", "/openapi.json", openapi.openapi_json, "This OpenAPI 3.1 document", S,
+             None, {200: None}),
+    Endpoint("GET", "/docs", openapi.docs, "Swagger UI", S, None, {200: None}),
 )  # fmt: skip
 
 

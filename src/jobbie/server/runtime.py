@@ -25,6 +25,7 @@ class Runtime:
     store: Store | None = None
     scheduler: Scheduler | None = None
     draining: bool = False
+    openapi: bytes = b"{}"
 
     @property
     def limits(self) -> Limits:

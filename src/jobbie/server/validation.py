@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from jobbie.errors import PayloadTooLarge, ValidationError
 from jobbie.models import (
@@ -54,8 +54,10 @@ class Limits:
     max_payload_bytes: int = 1 << 20
 
 
-def json_text(value: msgspec.Raw, field: str, limits: Limits) -> str:
-    """Compact JSON text of a raw value, refused when over the payload limit."""
+def json_text(value: msgspec.Raw | UnsetType, field: str, limits: Limits) -> str:
+    """Compact JSON text of a raw value (absent = null), refused when over the payload limit."""
+    if value is UNSET:
+        return "null"
     if len(value) > limits.max_payload_bytes:
         raise PayloadTooLarge(f"{field}: over the {limits.max_payload_bytes} byte limit")
     return msgspec.json.format(value, indent=-1).decode()

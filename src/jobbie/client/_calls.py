@@ -1,0 +1,475 @@
+"""Every API call described once, as data: method, path, body and how to read the answer.
+
+`Client` and `AsyncClient` only differ in how they send a `Call`, so the request building,
+answer decoding and lease bookkeeping live here and are shared by both.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+import msgspec
+from msgspec import UNSET, Raw
+
+from jobbie import models as m
+from jobbie.client.types import (
+    Batch,
+    BulkAction,
+    BulkOperation,
+    BulkResult,
+    EnqueueOptions,
+    EnqueueSpec,
+    HeartbeatUpdate,
+    Job,
+    JobFilter,
+    Schedule,
+    SearchPage,
+    SearchPageWire,
+    WorkerInfo,
+    job_from_fetch,
+    job_from_wire,
+)
+from jobbie.timeutil import parse_duration_ms
+
+T = TypeVar("T")
+
+API = "/api/v1"
+JSON_HEADERS = {"content-type": "application/json"}
+# A long-poll may legitimately take its whole timeout; the HTTP read waits this much longer.
+LONG_POLL_MARGIN = 10.0
+DEFAULT_POLL_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One HTTP request and the function that turns its (successful) answer into `T`."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    body: bytes | None = None
+    params: Mapping[str, str] | None = None
+    read_timeout: float | None = None
+    # The job whose lease this call ends, whatever the server answers.
+    ends_lease: str | None = None
+
+
+def encode(value: Any) -> bytes:
+    """JSON-encode a request value (datetimes become RFC 3339)."""
+    return msgspec.json.encode(value)
+
+
+def raw(value: Any) -> Raw:
+    return Raw(encode(value))
+
+
+def _decoder(type_: type[T]) -> Callable[[httpx.Response], T]:
+    decoder = msgspec.json.Decoder(type_)
+    return lambda resp: decoder.decode(resp.content)
+
+
+def _status(resp: httpx.Response) -> str:
+    return msgspec.json.decode(resp.content, type=m.StatusResponse).status
+
+
+def _none(resp: httpx.Response) -> None:
+    return None
+
+
+def _loose_status(resp: httpx.Response) -> str | None:
+    """`status` (or a job's `state`) from an answer whose shape the spec leaves open."""
+    body = msgspec.json.decode(resp.content) if resp.content else None
+    if isinstance(body, dict):
+        value = body.get("status", body.get("state"))
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _seg(value: str) -> str:
+    """A path segment, escaped (ids and names come from users)."""
+    return quote(value, safe="")
+
+
+def _ids(job: str | Job) -> str:
+    return job.id if isinstance(job, Job) else job
+
+
+def default_worker_id() -> str:
+    """A worker id unique enough across hosts and restarts: host, pid and a random tag."""
+    return f"{socket.gethostname()}-{os.getpid()}-{os.urandom(3).hex()}"
+
+
+def poll_seconds(timeout: float | str) -> float:
+    """A fetch timeout (seconds or a duration string) in seconds."""
+    return parse_duration_ms(timeout, "timeout") / 1000
+
+
+def enqueue_request(queue: str, payload: Any, options: Mapping[str, Any]) -> m.EnqueueRequest:
+    """The wire request; unknown option names fail here with a TypeError."""
+    opts = dict(options)
+    at = opts.get("scheduled_at")
+    if isinstance(at, str):
+        opts["scheduled_at"] = datetime.fromisoformat(at)
+    return m.EnqueueRequest(queue=queue, payload=raw(payload), **opts)
+
+
+def _filter_body(criteria: JobFilter) -> dict[str, Any]:
+    return {k: v for k, v in criteria.items() if v is not None}
+
+
+class Calls:
+    """Builds the `Call` of every endpoint and remembers the leases this client fetched, so
+    ack, fail, heartbeat and release always carry `worker_id` and `attempt` (fencing)."""
+
+    def __init__(self, worker_id: str | None = None, hostname: str | None = None) -> None:
+        self.worker_id = worker_id or default_worker_id()
+        self.hostname = hostname if hostname is not None else socket.gethostname()
+        self._leases: dict[str, tuple[str, int]] = {}
+
+    # --- lease bookkeeping ----------------------------------------------------------------
+
+    def _remember(self, job: Job) -> Job:
+        if job.worker is not None:
+            self._leases[job.id] = (job.worker.id, job.attempt)
+        return job
+
+    def forget(self, job_id: str) -> None:
+        """Stop treating a job as leased by this client."""
+        self._leases.pop(job_id, None)
+
+    def _fence(
+        self, job: str | Job, worker_id: str | None, attempt: int | None
+    ) -> tuple[str, str | None, int | None]:
+        """The job id and the fencing fields: explicit values, else the Job's, else the
+        lease this client remembers from its fetch."""
+        job_id = _ids(job)
+        known_worker: str | None = None
+        known_attempt: int | None = None
+        if isinstance(job, Job) and job.worker is not None:
+            known_worker, known_attempt = job.worker.id, job.attempt
+        elif job_id in self._leases:
+            known_worker, known_attempt = self._leases[job_id]
+        return (
+            job_id,
+            worker_id if worker_id is not None else known_worker,
+            attempt if attempt is not None else known_attempt,
+        )
+
+    # --- worker protocol ------------------------------------------------------------------
+
+    def enqueue(self, queue: str, payload: Any, options: EnqueueOptions) -> Call[m.EnqueueResponse]:
+        body = encode(enqueue_request(queue, payload, options))
+        return Call("POST", f"{API}/enqueue", _decoder(m.EnqueueResponse), body)
+
+    def enqueue_batch(
+        self,
+        jobs: Sequence[EnqueueSpec],
+        *,
+        batch: bool,
+        callback_queue: str | None,
+        callback_payload: Any,
+    ) -> Call[m.EnqueueBatchResponse]:
+        requests = []
+        for spec in jobs:
+            options: dict[str, Any] = dict(spec)
+            queue = options.pop("queue")
+            requests.append(enqueue_request(queue, options.pop("payload", None), options))
+        options_ = None
+        if batch or callback_queue is not None or callback_payload is not None:
+            options_ = m.BatchOptions(
+                callback_queue=callback_queue, callback_payload=raw(callback_payload)
+            )
+        body = encode(m.EnqueueBatchRequest(jobs=requests, batch=options_))
+        return Call("POST", f"{API}/enqueue/batch", _decoder(m.EnqueueBatchResponse), body)
+
+    def fetch(
+        self,
+        queues: str | Sequence[str],
+        *,
+        worker_id: str | None,
+        timeout: float | str,
+        count: int | None,
+        lease_duration: float | str | None,
+    ) -> Call[Job | list[Job] | None]:
+        names = [queues] if isinstance(queues, str) else list(queues)
+        worker = worker_id or self.worker_id
+        request = m.FetchRequest(
+            queues=names,
+            worker_id=worker,
+            hostname=self.hostname,
+            timeout=timeout,
+            lease_duration=lease_duration,
+            count=count,
+        )
+        one = msgspec.json.Decoder(m.FetchedJob)
+        many = msgspec.json.Decoder(m.FetchManyResponse)
+
+        def parse(resp: httpx.Response) -> Job | list[Job] | None:
+            if resp.status_code == 204:
+                return None if count is None else []
+            if count is None:
+                return self._remember(
+                    job_from_fetch(one.decode(resp.content), worker, self.hostname)
+                )
+            return [
+                self._remember(job_from_fetch(j, worker, self.hostname))
+                for j in many.decode(resp.content).jobs
+            ]
+
+        return Call(
+            "POST",
+            f"{API}/fetch",
+            parse,
+            encode(request),
+            read_timeout=poll_seconds(timeout) + LONG_POLL_MARGIN,
+        )
+
+    def ack(
+        self, job: str | Job, result: Any, worker_id: str | None, attempt: int | None
+    ) -> Call[str]:
+        job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
+        body = encode(m.AckRequest(result=raw(result), worker_id=worker_id, attempt=attempt))
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body, ends_lease=job_id)
+
+    def ack_batch(
+        self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
+    ) -> Call[list[m.AckBatchResult]]:
+        pairs = list(acks.items()) if isinstance(acks, Mapping) else list(acks)
+        items = []
+        for job, result in pairs:
+            job_id, worker_id, attempt = self._fence(job, None, None)
+            items.append(
+                m.AckBatchItem(
+                    job_id=job_id, result=raw(result), worker_id=worker_id, attempt=attempt
+                )
+            )
+        decoder = msgspec.json.Decoder(m.AckBatchResponse)
+
+        def parse(resp: httpx.Response) -> list[m.AckBatchResult]:
+            results = decoder.decode(resp.content).results
+            for item in results:
+                self.forget(item.job_id)
+            return results
+
+        return Call("POST", f"{API}/ack/batch", parse, encode(m.AckBatchRequest(acks=items)))
+
+    def fail(
+        self,
+        job: str | Job,
+        error: str,
+        backtrace: str | None,
+        worker_id: str | None,
+        attempt: int | None,
+    ) -> Call[m.FailResponse]:
+        job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
+        request = m.FailRequest(
+            error=error, backtrace=backtrace, worker_id=worker_id, attempt=attempt
+        )
+        return Call(
+            "POST",
+            f"{API}/fail/{_seg(job_id)}",
+            _decoder(m.FailResponse),
+            encode(request),
+            ends_lease=job_id,
+        )
+
+    def heartbeat(
+        self, jobs: Mapping[str, HeartbeatUpdate], worker_id: str | None
+    ) -> Call[dict[str, str]]:
+        entries: dict[str, m.HeartbeatEntry] = {}
+        for job_id, update in jobs.items():
+            _, lease_worker, attempt = self._fence(job_id, None, update.get("attempt"))
+            worker_id = worker_id or lease_worker
+            progress = update.get("progress")
+            entries[job_id] = m.HeartbeatEntry(
+                progress=m.Progress(**progress) if progress is not None else None,
+                checkpoint=raw(update["checkpoint"]) if "checkpoint" in update else UNSET,
+                attempt=attempt,
+            )
+        decoder = msgspec.json.Decoder(m.HeartbeatResponse)
+
+        def parse(resp: httpx.Response) -> dict[str, str]:
+            answers: dict[str, str] = {
+                k: v.status for k, v in decoder.decode(resp.content).jobs.items()
+            }
+            for job_id, status in answers.items():
+                if status == "lost":
+                    self.forget(job_id)
+            return answers
+
+        body = encode(m.HeartbeatRequest(jobs=entries, worker_id=worker_id))
+        return Call("POST", f"{API}/heartbeat", parse, body)
+
+    def release(
+        self, job: str | Job, checkpoint: Any, worker_id: str | None, attempt: int | None
+    ) -> Call[str]:
+        job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
+        request = m.ReleaseRequest(
+            worker_id=worker_id,
+            attempt=attempt,
+            checkpoint=UNSET if checkpoint is None else raw(checkpoint),
+        )
+        return Call(
+            "POST", f"{API}/release/{_seg(job_id)}", _status, encode(request), ends_lease=job_id
+        )
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Call[Job]:
+        decoder = msgspec.json.Decoder(m.JobDetail)
+        return Call(
+            "GET",
+            f"{API}/jobs/{_seg(job_id)}",
+            lambda resp: job_from_wire(decoder.decode(resp.content)),
+        )
+
+    def search(
+        self,
+        criteria: JobFilter,
+        *,
+        sort: str | None,
+        order: str | None,
+        cursor: str | None,
+        limit: int | None,
+    ) -> Call[SearchPage]:
+        body = _filter_body(criteria)
+        extra = {"sort": sort, "order": order, "cursor": cursor, "limit": limit}
+        body.update({k: v for k, v in extra.items() if v is not None})
+        return Call("POST", f"{API}/jobs/search", _parse_page, encode(body))
+
+    def dead(self, queue: str | None, limit: int | None, cursor: str | None) -> Call[SearchPage]:
+        given = {"queue": queue, "limit": limit, "cursor": cursor}
+        params = {k: str(v) for k, v in given.items() if v is not None}
+        return Call("GET", f"{API}/dead", _parse_page, params=params)
+
+    def bulk(
+        self,
+        action: BulkAction,
+        *,
+        job_ids: Sequence[str] | None,
+        filter: JobFilter | None,
+        move_to_queue: str | None,
+        priority: str | None,
+    ) -> Call[BulkResult | BulkOperation]:
+        if (job_ids is None) == (filter is None):
+            raise ValueError("bulk needs exactly one of job_ids and filter")
+        body: dict[str, Any] = {"action": action}
+        if job_ids is not None:
+            body["job_ids"] = list(job_ids)
+        if filter is not None:
+            body["filter"] = _filter_body(filter)
+        if move_to_queue is not None:
+            body["move_to_queue"] = move_to_queue
+        if priority is not None:
+            body["priority"] = priority
+
+        def parse(resp: httpx.Response) -> BulkResult | BulkOperation:
+            if resp.status_code == 202:
+                return msgspec.json.decode(resp.content, type=BulkOperation)
+            return msgspec.json.decode(resp.content, type=BulkResult)
+
+        return Call("POST", f"{API}/jobs/bulk", parse, encode(body))
+
+    def bulk_status(self, operation_id: str) -> Call[dict[str, Any]]:
+        return Call("GET", f"{API}/bulk/{_seg(operation_id)}", _decoder(dict[str, Any]))
+
+    def job_action(self, job_id: str, action: str) -> Call[str | None]:
+        parse = _status if action == "cancel" else _loose_status
+        return Call("POST", f"{API}/jobs/{_seg(job_id)}/{action}", parse)
+
+    def move_job(self, job_id: str, queue: str) -> Call[str | None]:
+        body = encode({"queue": queue})
+        return Call("POST", f"{API}/jobs/{_seg(job_id)}/move", _loose_status, body)
+
+    def delete_job(self, job_id: str) -> Call[None]:
+        return Call("DELETE", f"{API}/jobs/{_seg(job_id)}", _none)
+
+    def get_batch(self, batch_id: str) -> Call[Batch]:
+        return Call("GET", f"{API}/batches/{_seg(batch_id)}", _decoder(Batch))
+
+    # --- queues ---------------------------------------------------------------------------
+
+    def queues(self) -> Call[list[m.Queue]]:
+        decoder = msgspec.json.Decoder(m.QueueList)
+        return Call("GET", f"{API}/queues", lambda resp: decoder.decode(resp.content).queues)
+
+    def queue_action(self, name: str, action: str) -> Call[m.Queue]:
+        return Call("POST", f"{API}/queues/{_seg(name)}/{action}", _decoder(m.Queue))
+
+    def clear(self, name: str) -> Call[int]:
+        decoder = msgspec.json.Decoder(dict[str, int])
+        return Call(
+            "POST",
+            f"{API}/queues/{_seg(name)}/clear",
+            lambda resp: decoder.decode(resp.content)["cleared"],
+        )
+
+    def set_concurrency(self, name: str, limit: int | None) -> Call[m.Queue]:
+        body = encode(m.ConcurrencyRequest(max=limit))
+        return Call("POST", f"{API}/queues/{_seg(name)}/concurrency", _decoder(m.Queue), body)
+
+    def set_throttle(self, name: str, rate: int, period: float | str) -> Call[m.Queue]:
+        body = encode(m.ThrottleRequest(rate=rate, period=period))
+        return Call("POST", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue), body)
+
+    def remove_throttle(self, name: str) -> Call[m.Queue]:
+        return Call("DELETE", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue))
+
+    def delete_queue(self, name: str) -> Call[int]:
+        decoder = msgspec.json.Decoder(dict[str, int])
+        return Call(
+            "DELETE",
+            f"{API}/queues/{_seg(name)}",
+            lambda resp: decoder.decode(resp.content)["deleted_jobs"],
+            params={"confirm": "true"},
+        )
+
+    # --- schedules ------------------------------------------------------------------------
+
+    def schedules(self) -> Call[list[Schedule]]:
+        decoder = msgspec.json.Decoder(dict[str, list[Schedule]])
+        return Call(
+            "GET", f"{API}/schedules", lambda resp: decoder.decode(resp.content)["schedules"]
+        )
+
+    def get_schedule(self, schedule_id: str) -> Call[Schedule]:
+        return Call("GET", f"{API}/schedules/{_seg(schedule_id)}", _decoder(Schedule))
+
+    def put_schedule(self, schedule_id: str | None, fields: Mapping[str, object]) -> Call[Schedule]:
+        body = encode({k: v for k, v in fields.items() if v is not None})
+        if schedule_id is None:
+            return Call("POST", f"{API}/schedules", _decoder(Schedule), body)
+        return Call("PUT", f"{API}/schedules/{_seg(schedule_id)}", _decoder(Schedule), body)
+
+    def delete_schedule(self, schedule_id: str) -> Call[None]:
+        return Call("DELETE", f"{API}/schedules/{_seg(schedule_id)}", _none)
+
+    # --- server ---------------------------------------------------------------------------
+
+    def workers(self) -> Call[list[WorkerInfo]]:
+        decoder = msgspec.json.Decoder(dict[str, list[WorkerInfo]])
+        return Call("GET", f"{API}/workers", lambda resp: decoder.decode(resp.content)["workers"])
+
+    def cluster_status(self) -> Call[dict[str, Any]]:
+        return Call("GET", f"{API}/cluster/status", _decoder(dict[str, Any]))
+
+    def health(self) -> Call[m.Health]:
+        return Call("GET", "/healthz", _decoder(m.Health))
+
+
+def _parse_page(resp: httpx.Response) -> SearchPage:
+    wire = msgspec.json.decode(resp.content, type=SearchPageWire)
+    return SearchPage(
+        jobs=[job_from_wire(j) for j in wire.jobs],
+        total=wire.total,
+        cursor=wire.cursor,
+        has_more=wire.has_more,
+        duration_ms=wire.duration_ms,
+    )

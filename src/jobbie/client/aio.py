@@ -1,0 +1,419 @@
+"""`AsyncClient`: the asyncio twin of `Client`, one awaitable method per endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal, TypeVar, Unpack, overload
+
+import httpx
+
+from jobbie import models as m
+from jobbie.client._calls import JSON_HEADERS, Call, Calls
+from jobbie.client.client import DEFAULT_URL, client_headers
+from jobbie.client.errors import ServerUnreachable, error_from_response
+from jobbie.client.types import (
+    Batch,
+    BulkAction,
+    BulkOperation,
+    BulkResult,
+    EnqueueOptions,
+    EnqueueSpec,
+    HeartbeatUpdate,
+    Job,
+    JobFilter,
+    Schedule,
+    ScheduleFields,
+    ScheduleOptions,
+    SearchPage,
+    WorkerInfo,
+)
+from jobbie.errors import NotFound
+from jobbie.models import PriorityName
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """An asyncio client of a Jobbie server: the methods of `Client`, awaitable.
+
+    Every method raises a `JobbieError` subclass chosen by the server's error `code`
+    (`NotFound`, `Conflict`, `LeaseLost`, `ValidationError`, `Unauthorized`, `Unavailable`, ...)
+    carrying the server's message, or `ServerUnreachable` when no answer arrives.
+
+    `worker_id` and `hostname` identify this client in fetches (a random id by default). Jobs
+    fetched through the client are remembered, so `ack`, `fail`, `heartbeat` and `release`
+    send their `worker_id` and `attempt` for fencing without being told.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        worker_id: str | None = None,
+        hostname: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._calls = Calls(worker_id, hostname)
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=client_headers(api_key),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    @property
+    def worker_id(self) -> str:
+        """The worker id this client sends on fetch when none is given."""
+        return self._calls.worker_id
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _send(self, call: Call[T]) -> T:
+        timeout = httpx.Timeout(self.timeout, read=call.read_timeout or self.timeout)
+        try:
+            resp = await self._http.request(
+                call.method,
+                call.path,
+                content=call.body,
+                params=call.params,
+                headers=JSON_HEADERS if call.body is not None else None,
+                timeout=timeout,
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        if call.ends_lease is not None:
+            self._calls.forget(call.ends_lease)
+        if resp.status_code >= 400:
+            raise error_from_response(resp)
+        return call.parse(resp)
+
+    # --- producing ------------------------------------------------------------------------
+
+    async def enqueue(
+        self, queue: str, payload: Any = None, **options: Unpack[EnqueueOptions]
+    ) -> m.EnqueueResponse:
+        """Enqueue one job; returns its id, its state and whether it was a unique duplicate.
+
+        Options: `priority` (`critical`/`high`/`normal`), `unique_key`, `unique_period`,
+        `max_retries`, `retry_backoff`, `retry_base_delay`, `retry_max_delay`, `scheduled_at`
+        (aware datetime) or `delay`, `expire_after`, `tags`. Durations are seconds or strings
+        such as `"10s"`.
+        """
+        return await self._send(self._calls.enqueue(queue, payload, options))
+
+    async def enqueue_batch(
+        self,
+        jobs: Sequence[EnqueueSpec],
+        *,
+        batch: bool = False,
+        callback_queue: str | None = None,
+        callback_payload: Any = None,
+    ) -> m.EnqueueBatchResponse:
+        """Enqueue several jobs atomically (all or none).
+
+        With `batch=True`, a `callback_queue` or a `callback_payload` the server tracks them as
+        a batch (`batch_id`) and enqueues one callback job on `callback_queue` once all finish.
+        """
+        return await self._send(
+            self._calls.enqueue_batch(
+                jobs, batch=batch, callback_queue=callback_queue, callback_payload=callback_payload
+            )
+        )
+
+    # --- the worker protocol (low level; `Worker` does all this for you) -------------------
+
+    @overload
+    async def fetch(
+        self,
+        queues: str | Sequence[str],
+        *,
+        worker_id: str | None = ...,
+        timeout: float | str = ...,
+        count: None = ...,
+        lease_duration: float | str | None = ...,
+    ) -> Job | None: ...
+
+    @overload
+    async def fetch(
+        self,
+        queues: str | Sequence[str],
+        *,
+        worker_id: str | None = ...,
+        timeout: float | str = ...,
+        count: int,
+        lease_duration: float | str | None = ...,
+    ) -> list[Job]: ...
+
+    async def fetch(
+        self,
+        queues: str | Sequence[str],
+        *,
+        worker_id: str | None = None,
+        timeout: float | str = 30,
+        count: int | None = None,
+        lease_duration: float | str | None = None,
+    ) -> Job | list[Job] | None:
+        """Lease the next job of `queues`, long-polling up to `timeout` seconds (0-60).
+
+        Returns the job, or None when nothing arrived in time. With `count`, returns a list
+        of 1..count jobs (empty when nothing arrived). The HTTP read waits longer than the
+        long-poll, so a quiet queue is not mistaken for a dead server.
+        """
+        return await self._send(
+            self._calls.fetch(
+                queues,
+                worker_id=worker_id,
+                timeout=timeout,
+                count=count,
+                lease_duration=lease_duration,
+            )
+        )
+
+    async def ack(
+        self,
+        job: str | Job,
+        result: Any = None,
+        *,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> str:
+        """Complete a leased job with `result`; returns `completed` (or `cancelled` when a
+        cancel was requested). Raises `LeaseLost` when the lease is no longer ours."""
+        return await self._send(self._calls.ack(job, result, worker_id, attempt))
+
+    async def ack_batch(
+        self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
+    ) -> list[m.AckBatchResult]:
+        """Complete several jobs (`{job_id: result}` or `(job, result)` pairs); one result per
+        ack, in order, each with a `status` or an `error` and `code`."""
+        return await self._send(self._calls.ack_batch(acks))
+
+    async def fail(
+        self,
+        job: str | Job,
+        error: str,
+        backtrace: str | None = None,
+        *,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> m.FailResponse:
+        """Fail a leased job's attempt: it is retried with backoff, or dead when no retries
+        are left. Returns the new status, `next_attempt_at` and `attempts_remaining`."""
+        return await self._send(self._calls.fail(job, error, backtrace, worker_id, attempt))
+
+    async def heartbeat(
+        self, jobs: Mapping[str, HeartbeatUpdate], *, worker_id: str | None = None
+    ) -> dict[str, str]:
+        """Extend the leases of `jobs` and save their `progress` / `checkpoint`; returns
+        `{job_id: "ok" | "cancel" | "lost"}`. An empty mapping is a liveness ping."""
+        return await self._send(self._calls.heartbeat(jobs, worker_id))
+
+    async def release(
+        self,
+        job: str | Job,
+        checkpoint: Any = None,
+        *,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> str:
+        """Hand a leased job back without using a retry: it is pending again at once, with
+        `checkpoint` (None keeps the one it has). Returns `pending`."""
+        return await self._send(self._calls.release(job, checkpoint, worker_id, attempt))
+
+    # --- jobs -----------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        """A job with every field, its errors and its event timeline."""
+        return await self._send(self._calls.get_job(job_id))
+
+    async def search(
+        self,
+        *,
+        sort: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        **criteria: Unpack[JobFilter],
+    ) -> SearchPage:
+        """One page of jobs matching every criterion given (see `JobFilter`)."""
+        return await self._send(
+            self._calls.search(criteria, sort=sort, order=order, cursor=cursor, limit=limit)
+        )
+
+    async def iter_search(
+        self,
+        *,
+        sort: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        page_size: int | None = None,
+        **criteria: Unpack[JobFilter],
+    ) -> AsyncIterator[Job]:
+        """Every job matching the criteria, walking the pages lazily."""
+        cursor: str | None = None
+        while True:
+            page = await self.search(
+                sort=sort, order=order, cursor=cursor, limit=page_size, **criteria
+            )
+            for job in page.jobs:
+                yield job
+            if not page.has_more or page.cursor is None:
+                return
+            cursor = page.cursor
+
+    async def dead(
+        self, queue: str | None = None, *, limit: int | None = None, cursor: str | None = None
+    ) -> SearchPage:
+        """One page of dead jobs (the dead letter queue), optionally of one queue."""
+        return await self._send(self._calls.dead(queue, limit, cursor))
+
+    async def bulk(
+        self,
+        action: BulkAction,
+        *,
+        job_ids: Sequence[str] | None = None,
+        filter: JobFilter | None = None,
+        move_to_queue: str | None = None,
+        priority: PriorityName | None = None,
+    ) -> BulkResult | BulkOperation:
+        """Apply `action` to the jobs named by `job_ids` or matching `filter`. Jobs in states
+        the action does not apply to are skipped. Over 10,000 matches the server runs it in
+        the background and a `BulkOperation` comes back (see `bulk_status`)."""
+        return await self._send(
+            self._calls.bulk(
+                action,
+                job_ids=job_ids,
+                filter=filter,
+                move_to_queue=move_to_queue,
+                priority=priority,
+            )
+        )
+
+    async def bulk_status(self, operation_id: str) -> dict[str, Any]:
+        """The progress of a background bulk operation."""
+        return await self._send(self._calls.bulk_status(operation_id))
+
+    async def retry_job(self, job_id: str) -> str | None:
+        """Retry a dead, cancelled or completed job now (attempt count reset)."""
+        return await self._send(self._calls.job_action(job_id, "retry"))
+
+    async def cancel_job(self, job_id: str) -> str:
+        """Cancel a job: `cancelled` when it was waiting, `cancelling` when it is running (its
+        worker hears of it on the next heartbeat)."""
+        result = await self._send(self._calls.job_action(job_id, "cancel"))
+        assert result is not None
+        return result
+
+    async def move_job(self, job_id: str, queue: str) -> str | None:
+        """Move a job that is not running to another queue."""
+        return await self._send(self._calls.move_job(job_id, queue))
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a job and its history."""
+        await self._send(self._calls.delete_job(job_id))
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        """A batch's state, counters and callback."""
+        return await self._send(self._calls.get_batch(batch_id))
+
+    # --- queues ---------------------------------------------------------------------------
+
+    async def queues(self) -> list[m.Queue]:
+        """Every queue with its counts by state, totals, pause/drain state and limits."""
+        return await self._send(self._calls.queues())
+
+    async def queue(self, name: str) -> m.Queue:
+        """One queue from the listing; `NotFound` when the server does not know it."""
+        for queue in await self.queues():
+            if queue.name == name:
+                return queue
+        raise NotFound(f"queue {name!r} not found")
+
+    async def pause(self, name: str) -> m.Queue:
+        """Pause a queue: fetches skip it until it is resumed."""
+        return await self._send(self._calls.queue_action(name, "pause"))
+
+    async def resume(self, name: str) -> m.Queue:
+        """Resume a paused or drained queue."""
+        return await self._send(self._calls.queue_action(name, "resume"))
+
+    async def drain(self, name: str) -> m.Queue:
+        """Stop handing out the queue's jobs; it becomes paused once no job is active."""
+        return await self._send(self._calls.queue_action(name, "drain"))
+
+    async def clear(self, name: str) -> int:
+        """Delete the queue's waiting jobs (pending, scheduled, retrying); returns how many."""
+        return await self._send(self._calls.clear(name))
+
+    async def set_concurrency(self, name: str, limit: int | None) -> m.Queue:
+        """At most `limit` active jobs of the queue across all workers (None: unlimited)."""
+        return await self._send(self._calls.set_concurrency(name, limit))
+
+    async def set_throttle(self, name: str, *, rate: int, period: float | str) -> m.Queue:
+        """At most `rate` jobs of the queue handed out per sliding `period`."""
+        return await self._send(self._calls.set_throttle(name, rate, period))
+
+    async def remove_throttle(self, name: str) -> m.Queue:
+        """Remove the queue's throttle."""
+        return await self._send(self._calls.remove_throttle(name))
+
+    async def delete_queue(self, name: str) -> int:
+        """Delete the queue and all its jobs; returns how many jobs were deleted."""
+        return await self._send(self._calls.delete_queue(name))
+
+    # --- schedules ------------------------------------------------------------------------
+
+    async def schedules(self) -> list[Schedule]:
+        """Every cron schedule."""
+        return await self._send(self._calls.schedules())
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        """One cron schedule."""
+        return await self._send(self._calls.get_schedule(schedule_id))
+
+    async def create_schedule(
+        self, name: str, queue: str, cron: str, **options: Unpack[ScheduleOptions]
+    ) -> Schedule:
+        """Create a cron schedule (5 fields or `@hourly` style, in `timezone`, default UTC)."""
+        return await self._send(
+            self._calls.put_schedule(None, {**options, "name": name, "queue": queue, "cron": cron})
+        )
+
+    async def update_schedule(self, schedule_id: str, **fields: Unpack[ScheduleFields]) -> Schedule:
+        """Replace a schedule's fields (those of `create_schedule`)."""
+        return await self._send(self._calls.put_schedule(schedule_id, fields))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a cron schedule."""
+        await self._send(self._calls.delete_schedule(schedule_id))
+
+    # --- server ---------------------------------------------------------------------------
+
+    async def workers(self) -> list[WorkerInfo]:
+        """The workers the server has seen recently."""
+        return await self._send(self._calls.workers())
+
+    async def cluster_status(self) -> dict[str, Any]:
+        """The cluster's mode, backend and nodes (which one runs the scheduler)."""
+        return await self._send(self._calls.cluster_status())
+
+    async def health(self) -> m.Health:
+        """`/healthz`: `status == "ok"`, or `Unavailable` while the server shuts down."""
+        return await self._send(self._calls.health())
