@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -31,6 +33,14 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if not self.should_exit:
             log.info("jobbie ready", extra={"url": f"http://{self.config.host}:{self.config.port}"})
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            # uvicorn re-raises the signal after shutdown, which kills the process with -15;
+            # our shutdown is complete and graceful, so the process exits 0 instead.
+            self._captured_signals.clear()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.should_exit:
