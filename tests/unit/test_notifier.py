@@ -1,0 +1,153 @@
+"""The in-process notifier that wakes long-poll fetches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from jobbie.notifier import Notifier
+
+
+def test_waiter_subscribed_before_notify_is_woken() -> None:
+    async def scenario() -> bool:
+        notifier = Notifier()
+        with notifier.subscribe(["a"]) as waiter:
+            asyncio.get_running_loop().call_later(0.01, notifier.notify, ["a"])
+            started = time.monotonic()
+            woken = await waiter.wait(5.0)
+            assert time.monotonic() - started < 1.0
+            return woken
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_signal_before_wait_is_not_lost() -> None:
+    async def scenario() -> bool:
+        notifier = Notifier()
+        with notifier.subscribe(["a"]) as waiter:
+            notifier.notify(["a"])
+            return await waiter.wait(0.01)
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_waiter_on_another_queue_is_not_woken() -> None:
+    async def scenario() -> bool:
+        notifier = Notifier()
+        with notifier.subscribe(["b"]) as waiter:
+            notifier.notify(["a"])
+            return await waiter.wait(0.05)
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_waiter_on_several_queues_wakes_for_any() -> None:
+    async def scenario() -> bool:
+        notifier = Notifier()
+        with notifier.subscribe(["a", "b", "c"]) as waiter:
+            notifier.notify(["x", "c"])
+            return await waiter.wait(1.0)
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_notify_wakes_every_waiter_on_the_queue() -> None:
+    async def scenario() -> list[bool]:
+        notifier = Notifier()
+        waiters = [notifier.subscribe(["q"]) for _ in range(3)]
+        other = notifier.subscribe(["r"])
+        notifier.notify(["q"])
+        results = [await w.wait(1.0) for w in waiters]
+        results.append(await other.wait(0.01))
+        return results
+
+    assert asyncio.run(scenario()) == [True, True, True, False]
+
+
+def test_wait_times_out_returning_false() -> None:
+    async def scenario() -> tuple[bool, float]:
+        notifier = Notifier()
+        with notifier.subscribe(["a"]) as waiter:
+            started = time.monotonic()
+            woken = await waiter.wait(0.1)
+            return woken, time.monotonic() - started
+
+    woken, elapsed = asyncio.run(scenario())
+    assert woken is False
+    assert 0.09 <= elapsed < 2.0
+
+
+def test_wait_zero_does_not_block() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        notifier = Notifier()
+        waiter = notifier.subscribe(["a"])
+        before = await waiter.wait(0)
+        notifier.notify(["a"])
+        after = await waiter.wait(0)
+        return before, after
+
+    assert asyncio.run(scenario()) == (False, True)
+
+
+def test_clear_forgets_earlier_signals() -> None:
+    async def scenario() -> bool:
+        notifier = Notifier()
+        with notifier.subscribe(["a"]) as waiter:
+            notifier.notify(["a"])
+            waiter.clear()
+            return await waiter.wait(0.05)
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_close_wakes_all_waiters() -> None:
+    async def scenario() -> list[bool]:
+        notifier = Notifier()
+        waiters = [notifier.subscribe([q]) for q in ("a", "b", "c")]
+        asyncio.get_running_loop().call_later(0.01, notifier.close)
+        return list(await asyncio.gather(*(w.wait(5.0) for w in waiters)))
+
+    assert asyncio.run(scenario()) == [True, True, True]
+
+
+def test_subscription_after_close_returns_at_once() -> None:
+    async def scenario() -> tuple[bool, float]:
+        notifier = Notifier()
+        notifier.close()
+        assert notifier.closed
+        with notifier.subscribe(["late"]) as waiter:
+            started = time.monotonic()
+            woken = await waiter.wait(5.0)
+            return woken, time.monotonic() - started
+
+    woken, elapsed = asyncio.run(scenario())
+    assert woken is True
+    assert elapsed < 1.0
+
+
+def test_unsubscribe_forgets_the_waiter() -> None:
+    async def scenario() -> tuple[int, int, bool, bool]:
+        notifier = Notifier()
+        other = notifier.subscribe(["a"])
+        with notifier.subscribe(["a", "b"]) as waiter:
+            during = notifier.waiting
+        after = notifier.waiting
+        notifier.notify(["a", "b"])
+        return during, after, await waiter.wait(0.01), await other.wait(1)
+
+    during, after, stale_woken, other_woken = asyncio.run(scenario())
+    assert (during, after) == (2, 1)
+    assert stale_woken is False
+    assert other_woken is True
+
+
+def test_waiting_counts_distinct_waiters() -> None:
+    notifier = Notifier()
+    assert notifier.waiting == 0
+    first = notifier.subscribe(["a", "b", "c"])
+    assert notifier.waiting == 1
+    second = notifier.subscribe(["a"])
+    assert notifier.waiting == 2
+    notifier.unsubscribe(first)
+    notifier.unsubscribe(second)
+    assert notifier.waiting == 0
