@@ -99,6 +99,30 @@ def server(
     serve(settings)
 
 
+@app.command()
+def worker(
+    target: Annotated[
+        str,
+        typer.Argument(help="module:attribute of a jobbie.Worker, or of a function returning one"),
+    ],
+    log_level: Annotated[LogLevel, typer.Option(help="Log level")] = LogLevel.info,
+) -> None:
+    """Run a Worker defined in your code, e.g. `jobbie worker myapp.jobs:worker`.
+
+    SIGTERM or SIGINT stops fetching, waits for running jobs up to the worker's
+    shutdown_timeout, then hands the rest back to the server with their checkpoints.
+    """
+    from jobbie.client.worker import load_worker
+    from jobbie.logs import setup_logging
+
+    setup_logging(log_level.value)
+    try:
+        loaded = load_worker(target)
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        raise typer.BadParameter(f"{target}: {exc}", param_hint="TARGET") from None
+    loaded.run()
+
+
 def main() -> None:
     """Entry point of the `jobbie` console script."""
     app()

@@ -4,6 +4,7 @@ then defaults. This is the only module that reads the environment."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class Settings:
     shutdown_grace: float = 10.0
     retention: Retention = field(default_factory=Retention)
     access_log: bool = True
+    node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
     def build(cls, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:

@@ -322,3 +322,148 @@ class ConcurrencyRequest(_Request):
 class ThrottleRequest(_Request):
     rate: Annotated[int, Meta(ge=1, le=1_000_000_000)]
     period: Duration
+
+
+# --- search --------------------------------------------------------------------------------------
+
+SortField = Literal[
+    "created_at", "priority", "started_at", "completed_at", "scheduled_at", "attempt"
+]
+
+
+class SearchRequest(_Request):
+    """Filters are optional and AND-combined; `*_after` and `*_before` are exclusive."""
+
+    queue: QueueName | list[QueueName] | None = None
+    state: StateName | list[StateName] | None = None
+    priority: PriorityName | list[PriorityName] | None = None
+    tags: Tags | None = None
+    payload_contains: Annotated[str, Meta(min_length=1, max_length=10_000)] | None = None
+    payload_jq: Annotated[str, Meta(min_length=1, max_length=4_000)] | None = None
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+    scheduled_after: Timestamp | None = None
+    scheduled_before: Timestamp | None = None
+    started_after: Timestamp | None = None
+    started_before: Timestamp | None = None
+    completed_after: Timestamp | None = None
+    completed_before: Timestamp | None = None
+    expire_after: Timestamp | None = None
+    expire_before: Timestamp | None = None
+    attempt_min: Annotated[int, Meta(ge=0)] | None = None
+    attempt_max: Annotated[int, Meta(ge=0)] | None = None
+    unique_key: Annotated[str, Meta(max_length=1000)] | None = None
+    batch_id: Annotated[str, Meta(max_length=100)] | None = None
+    worker_id: Annotated[str, Meta(max_length=200)] | None = None
+    has_errors: bool | None = None
+    error_contains: Annotated[str, Meta(min_length=1, max_length=10_000)] | None = None
+    job_id_prefix: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    sort: SortField | None = None
+    order: Literal["asc", "desc"] | None = None
+    cursor: Annotated[str, Meta(max_length=1000)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=1000)] | None = None
+
+
+class SearchResponse(_Response):
+    jobs: list[Job]
+    total: int
+    cursor: str | None
+    has_more: bool
+    duration_ms: float
+
+
+# --- job and queue actions, bulk, batches, workers ------------------------------------------------
+
+
+class MoveRequest(_Request):
+    queue: QueueName
+
+
+class ClearResponse(_Response):
+    cleared: int
+
+
+class DeleteQueueResponse(_Response):
+    deleted_jobs: int
+
+
+BulkAction = Literal["retry", "delete", "cancel", "move", "requeue", "change_priority"]
+
+
+class BulkRequest(_Request):
+    action: BulkAction
+    job_ids: (
+        Annotated[
+            list[Annotated[str, Meta(max_length=100)]], Meta(min_length=1, max_length=100_000)
+        ]
+        | None
+    ) = None
+    filter: SearchRequest | None = None
+    move_to_queue: QueueName | None = None
+    priority: PriorityIn | None = None
+
+
+class BulkResponse(_Response):
+    affected: int
+    skipped: int
+    errors: int
+    duration_ms: float
+
+
+class BulkAccepted(_Response):
+    bulk_operation_id: str
+    status: Literal["running", "completed", "failed"]
+    estimated_total: int
+    progress_url: str
+
+
+class BulkStatus(_Response):
+    id: str
+    action: str
+    status: Literal["running", "completed", "failed"]
+    estimated_total: int
+    affected: int
+    skipped: int
+    errors: int
+    created_at: str
+    finished_at: str | None
+
+
+class Batch(_Response):
+    id: str
+    state: Literal["running", "completed"]
+    total: int
+    pending: int
+    succeeded: int
+    failed: int
+    callback_queue: str | None
+    callback_payload: Raw
+    callback_job_id: str | None
+    created_at: str
+    completed_at: str | None
+
+
+class WorkerInfo(_Response):
+    id: str
+    hostname: str | None
+    queues: list[str]
+    active_jobs: int
+    last_seen: str
+    started_at: str
+
+
+class WorkerList(_Response):
+    workers: list[WorkerInfo]
+
+
+class ClusterNode(_Response):
+    id: str
+    address: str | None
+    leader: bool
+    last_seen: str
+
+
+class ClusterStatus(_Response):
+    mode: Literal["single", "cluster"]
+    backend: Literal["sqlite", "postgres"]
+    nodes: list[ClusterNode]

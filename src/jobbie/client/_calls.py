@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,7 +46,7 @@ API = "/api/v1"
 JSON_HEADERS = {"content-type": "application/json"}
 # A long-poll may legitimately take its whole timeout; the HTTP read waits this much longer.
 LONG_POLL_MARGIN = 10.0
-DEFAULT_POLL_TIMEOUT = 30.0
+MAX_REMEMBERED_LEASES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,6 @@ class Call(Generic[T]):
     body: bytes | None = None
     params: Mapping[str, str] | None = None
     read_timeout: float | None = None
-    # The job whose lease this call ends, whatever the server answers.
-    ends_lease: str | None = None
 
 
 def encode(value: Any) -> bytes:
@@ -131,18 +131,25 @@ class Calls:
     def __init__(self, worker_id: str | None = None, hostname: str | None = None) -> None:
         self.worker_id = worker_id or default_worker_id()
         self.hostname = hostname if hostname is not None else socket.gethostname()
-        self._leases: dict[str, tuple[str, int]] = {}
+        # Never forgotten on ack or fail, so a repeated call is still fenced; bounded instead.
+        self._leases: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._lock = threading.Lock()
 
     # --- lease bookkeeping ----------------------------------------------------------------
 
     def _remember(self, job: Job) -> Job:
         if job.worker is not None:
-            self._leases[job.id] = (job.worker.id, job.attempt)
+            with self._lock:
+                self._leases[job.id] = (job.worker.id, job.attempt)
+                self._leases.move_to_end(job.id)
+                if len(self._leases) > MAX_REMEMBERED_LEASES:
+                    self._leases.popitem(last=False)
         return job
 
-    def forget(self, job_id: str) -> None:
-        """Stop treating a job as leased by this client."""
-        self._leases.pop(job_id, None)
+    def lease_of(self, job_id: str) -> tuple[str, int] | None:
+        """The (worker_id, attempt) this client last fetched `job_id` under, if any."""
+        with self._lock:
+            return self._leases.get(job_id)
 
     def _fence(
         self, job: str | Job, worker_id: str | None, attempt: int | None
@@ -154,8 +161,8 @@ class Calls:
         known_attempt: int | None = None
         if isinstance(job, Job) and job.worker is not None:
             known_worker, known_attempt = job.worker.id, job.attempt
-        elif job_id in self._leases:
-            known_worker, known_attempt = self._leases[job_id]
+        elif (lease := self.lease_of(job_id)) is not None:
+            known_worker, known_attempt = lease
         return (
             job_id,
             worker_id if worker_id is not None else known_worker,
@@ -236,7 +243,7 @@ class Calls:
     ) -> Call[str]:
         job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
         body = encode(m.AckRequest(result=raw(result), worker_id=worker_id, attempt=attempt))
-        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body, ends_lease=job_id)
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body)
 
     def ack_batch(
         self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
@@ -252,13 +259,12 @@ class Calls:
             )
         decoder = msgspec.json.Decoder(m.AckBatchResponse)
 
-        def parse(resp: httpx.Response) -> list[m.AckBatchResult]:
-            results = decoder.decode(resp.content).results
-            for item in results:
-                self.forget(item.job_id)
-            return results
-
-        return Call("POST", f"{API}/ack/batch", parse, encode(m.AckBatchRequest(acks=items)))
+        return Call(
+            "POST",
+            f"{API}/ack/batch",
+            lambda resp: decoder.decode(resp.content).results,
+            encode(m.AckBatchRequest(acks=items)),
+        )
 
     def fail(
         self,
@@ -272,13 +278,7 @@ class Calls:
         request = m.FailRequest(
             error=error, backtrace=backtrace, worker_id=worker_id, attempt=attempt
         )
-        return Call(
-            "POST",
-            f"{API}/fail/{_seg(job_id)}",
-            _decoder(m.FailResponse),
-            encode(request),
-            ends_lease=job_id,
-        )
+        return Call("POST", f"{API}/fail/{_seg(job_id)}", _decoder(m.FailResponse), encode(request))
 
     def heartbeat(
         self, jobs: Mapping[str, HeartbeatUpdate], worker_id: str | None
@@ -296,13 +296,7 @@ class Calls:
         decoder = msgspec.json.Decoder(m.HeartbeatResponse)
 
         def parse(resp: httpx.Response) -> dict[str, str]:
-            answers: dict[str, str] = {
-                k: v.status for k, v in decoder.decode(resp.content).jobs.items()
-            }
-            for job_id, status in answers.items():
-                if status == "lost":
-                    self.forget(job_id)
-            return answers
+            return {k: v.status for k, v in decoder.decode(resp.content).jobs.items()}
 
         body = encode(m.HeartbeatRequest(jobs=entries, worker_id=worker_id))
         return Call("POST", f"{API}/heartbeat", parse, body)
@@ -316,9 +310,7 @@ class Calls:
             attempt=attempt,
             checkpoint=UNSET if checkpoint is None else raw(checkpoint),
         )
-        return Call(
-            "POST", f"{API}/release/{_seg(job_id)}", _status, encode(request), ends_lease=job_id
-        )
+        return Call("POST", f"{API}/release/{_seg(job_id)}", _status, encode(request))
 
     # --- jobs -----------------------------------------------------------------------------
 

@@ -99,8 +99,6 @@ class AsyncClient:
             )
         except httpx.TransportError as exc:
             raise ServerUnreachable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
-        if call.ends_lease is not None:
-            self._calls.forget(call.ends_lease)
         if resp.status_code >= 400:
             raise error_from_response(resp)
         return call.parse(resp)

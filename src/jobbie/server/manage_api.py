@@ -10,15 +10,24 @@ from starlette.responses import Response
 from jobbie.errors import JobbieError, Unavailable, ValidationError
 from jobbie.models import (
     QUEUE_NAME_PATTERN,
+    BulkAccepted,
+    BulkRequest,
+    ClearResponse,
+    ClusterNode,
+    ClusterStatus,
     ConcurrencyRequest,
+    DeleteQueueResponse,
     Health,
+    MoveRequest,
     QueueList,
     StatusResponse,
     ThrottleRequest,
+    WorkerList,
 )
+from jobbie.server import validation
 from jobbie.server.bodies import decode, json_response
 from jobbie.server.runtime import runtime, store
-from jobbie.timeutil import DAY_MS, duration_ms
+from jobbie.timeutil import DAY_MS, duration_ms, now_ms, rfc3339
 
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _MIN_PERIOD_MS = 100
@@ -83,3 +92,61 @@ async def healthz(request: Request) -> Response:
     except Exception as exc:
         raise Unavailable(f"the database does not answer: {exc}") from None
     return json_response(Health(status="ok"))
+
+
+async def retry_job(request: Request) -> Response:
+    return json_response(await store(request).retry_job(request.path_params["job_id"]))
+
+
+async def move_job(request: Request) -> Response:
+    req = await decode(request, MoveRequest)
+    return json_response(await store(request).move_job(request.path_params["job_id"], req.queue))
+
+
+async def delete_job(request: Request) -> Response:
+    await store(request).delete_job(request.path_params["job_id"])
+    return json_response(StatusResponse(status="deleted"))
+
+
+async def clear_queue(request: Request) -> Response:
+    return json_response(
+        ClearResponse(cleared=await store(request).clear_queue(queue_name(request)))
+    )
+
+
+async def drain_queue(request: Request) -> Response:
+    return json_response(await store(request).drain_queue(queue_name(request)))
+
+
+async def delete_queue(request: Request) -> Response:
+    name = queue_name(request)
+    if request.query_params.get("confirm") != "true":
+        raise ValidationError("deleting a queue and all its jobs needs ?confirm=true")
+    return json_response(DeleteQueueResponse(deleted_jobs=await store(request).delete_queue(name)))
+
+
+async def bulk(request: Request) -> Response:
+    req = await decode(request, BulkRequest)
+    result = await store(request).bulk(validation.bulk_spec(req))
+    return json_response(result, 202 if isinstance(result, BulkAccepted) else 200)
+
+
+async def get_bulk(request: Request) -> Response:
+    return json_response(await store(request).get_bulk(request.path_params["bulk_id"]))
+
+
+async def get_batch(request: Request) -> Response:
+    return json_response(await store(request).get_batch(request.path_params["batch_id"]))
+
+
+async def list_workers(request: Request) -> Response:
+    return json_response(WorkerList(workers=await store(request).list_workers()))
+
+
+async def cluster_status(request: Request) -> Response:
+    """A single node: this one, leading (it runs the scheduler)."""
+    settings = runtime(request).settings
+    node = ClusterNode(
+        id=settings.node_id, address=settings.bind, leader=True, last_seen=rfc3339(now_ms()) or ""
+    )
+    return json_response(ClusterStatus(mode="single", backend="sqlite", nodes=[node]))

@@ -15,6 +15,7 @@ from jobbie.errors import PayloadTooLarge, ValidationError
 from jobbie.models import (
     AckBatchItem,
     AckRequest,
+    BulkRequest,
     EnqueueBatchRequest,
     EnqueueRequest,
     FailRequest,
@@ -25,6 +26,7 @@ from jobbie.models import (
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
+    BulkSpec,
     FailParams,
     Fence,
     FetchParams,
@@ -127,6 +129,24 @@ def new_jobs(req: EnqueueBatchRequest, limits: Limits) -> tuple[list[NewJob], Ba
             callback_payload=json_text(req.batch.callback_payload, "callback_payload", limits),
         )
     return jobs, batch
+
+
+def bulk_spec(req: BulkRequest) -> BulkSpec:
+    """Validate a bulk request: job ids or a filter (not both), and the action's options."""
+    if (req.job_ids is None) == (req.filter is None):
+        raise ValidationError("give either job_ids or filter")
+    if req.action == "move" and req.move_to_queue is None:
+        raise ValidationError("action move needs move_to_queue")
+    if req.action == "change_priority" and req.priority is None:
+        raise ValidationError("action change_priority needs priority")
+    if req.filter is not None:
+        raise ValidationError("bulk by filter is not available yet")
+    return BulkSpec(
+        action=req.action,
+        job_ids=None if req.job_ids is None else tuple(req.job_ids),
+        move_to_queue=req.move_to_queue,
+        priority=None if req.priority is None else Priority.parse(req.priority).value,
+    )
 
 
 def fetch_params(req: FetchRequest) -> tuple[FetchParams, float]:

@@ -12,16 +12,22 @@ from typing import Protocol
 
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    Batch,
+    BulkAccepted,
+    BulkResponse,
+    BulkStatus,
     EnqueueBatchResponse,
     EnqueueResponse,
     FailResponse,
     FetchedJob,
     JobDetail,
     Queue,
+    WorkerInfo,
 )
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
+    BulkSpec,
     FailParams,
     FetchParams,
     HeartbeatParams,
@@ -95,6 +101,46 @@ class Store(Protocol):
 
     async def cancel_job(self, job_id: str) -> str:
         """`cancelled` for a waiting job, `cancelling` for an active one."""
+        ...
+
+    async def retry_job(self, job_id: str) -> JobDetail:
+        """Run a dead, cancelled or completed job again from attempt 0."""
+        ...
+
+    async def move_job(self, job_id: str, queue: str) -> JobDetail:
+        """Move a job in any state but active to another queue."""
+        ...
+
+    async def delete_job(self, job_id: str) -> None:
+        """Delete a job and its errors."""
+        ...
+
+    async def clear_queue(self, name: str) -> int:
+        """Delete the queue's waiting jobs; returns how many."""
+        ...
+
+    async def drain_queue(self, name: str) -> Queue:
+        """Stop handing out jobs; the queue is paused once its active jobs end."""
+        ...
+
+    async def delete_queue(self, name: str) -> int:
+        """Delete the queue and all its jobs; returns how many jobs."""
+        ...
+
+    async def bulk(self, spec: BulkSpec) -> BulkResponse | BulkAccepted:
+        """Apply an action to many jobs in chunks (in the background when many)."""
+        ...
+
+    async def get_bulk(self, bulk_id: str) -> BulkStatus:
+        """Progress of a background bulk operation."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        """A batch's counters and callback."""
+        ...
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        """Workers seen recently, with their active job counts."""
         ...
 
     async def get_queue(self, name: str) -> Queue:

@@ -99,3 +99,14 @@ class Retention:
     dead_ms: int = 30 * 86_400_000
     events_ms: int = 86_400_000
     workers_ms: int = 86_400_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BulkSpec:
+    """A validated bulk action over explicit job ids or a search filter's matches."""
+
+    action: str
+    job_ids: tuple[str, ...] | None = None
+    where: tuple[str, tuple[object, ...]] | None = None  # backend SQL and its parameters
+    move_to_queue: str | None = None
+    priority: int | None = None

@@ -28,12 +28,21 @@ def count_finish(tx: Tx, *, seq: int, batch_id: str | None, counted: bool, succe
     if batch_id is None or counted:
         return
     tx.execute("UPDATE jobs SET batch_counted = 1 WHERE seq = ?", (seq,))
+    _count(tx, batch_id, succeeded=int(succeeded), failed=int(not succeeded))
+
+
+def count_failures(tx: Tx, batch_id: str, n: int) -> None:
+    """Count `n` batch jobs as failed at once (set-based cancel and delete)."""
+    _count(tx, batch_id, succeeded=0, failed=n)
+
+
+def _count(tx: Tx, batch_id: str, *, succeeded: int, failed: int) -> None:
     row = tx.execute(
-        "UPDATE batches SET pending = pending - 1, succeeded = succeeded + ?,"
+        "UPDATE batches SET pending = pending - ?, succeeded = succeeded + ?,"
         " failed = failed + ? WHERE id = ? AND completed_at IS NULL RETURNING pending",
-        (int(succeeded), int(not succeeded), batch_id),
+        (succeeded + failed, succeeded, failed, batch_id),
     ).fetchone()
-    if row is not None and row[0] == 0:
+    if row is not None and row[0] <= 0:
         _complete(tx, batch_id)
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jobbie.errors import Conflict, NotFound
+from jobbie.store.sqlite import bulk, sweep
 from jobbie.store.sqlite.effects import ensure_queue
-from jobbie.store.sqlite.finish import job_columns, settle
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import WAITING, State
 
@@ -40,18 +40,86 @@ def set_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | None) ->
 
 def cancel_job(tx: Tx, job_id: str) -> str:
     """Waiting jobs are cancelled at once; an active one is asked to stop (`cancelling`)."""
-    row = tx.execute(f"SELECT {job_columns()} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"job {job_id} not found")
-    state = State(row["state"])
+    seq, state = _job(tx, job_id)
     if state in WAITING:
-        tx.execute(
-            "UPDATE jobs SET state = 'cancelled', completed_at = ? WHERE seq = ?",
-            (tx.now, row["seq"]),
-        )
-        settle(tx, row, State.CANCELLED)
+        bulk.cancel(tx, [seq])
         return State.CANCELLED.value
     if state is State.ACTIVE:
-        tx.execute("UPDATE jobs SET cancel_requested = 1 WHERE seq = ?", (row["seq"],))
+        bulk.cancel(tx, [seq])
         return "cancelling"
     raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled")
+
+
+def _job(tx: Tx, job_id: str) -> tuple[int, State]:
+    row = tx.execute("SELECT seq, state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    return row[0], State(row[1])
+
+
+def retry_job(tx: Tx, job_id: str) -> None:
+    """A dead, cancelled or completed job runs again from attempt 0."""
+    seq, state = _job(tx, job_id)
+    if state not in bulk.APPLIES_TO["retry"]:
+        raise Conflict(
+            f"job {job_id} is {state.value}; only dead, cancelled or completed jobs can be retried"
+        )
+    bulk.retry(tx, [seq])
+
+
+def move_job(tx: Tx, job_id: str, queue: str) -> None:
+    """Move a job in any state but active to another queue."""
+    seq, state = _job(tx, job_id)
+    if state is State.ACTIVE:
+        raise Conflict(f"job {job_id} is active and cannot be moved")
+    bulk.move(tx, [seq], queue, frozenset(State) - {State.ACTIVE})
+
+
+def delete_job(tx: Tx, job_id: str) -> None:
+    seq, _ = _job(tx, job_id)
+    bulk.delete(tx, [seq])
+
+
+def _known_queue(tx: Tx, queue: str) -> None:
+    if tx.execute("SELECT 1 FROM queues WHERE name = ?", (queue,)).fetchone() is None:
+        raise NotFound(f"queue {queue} not found")
+
+
+def clear_chunk(tx: Tx, queue: str, limit: int) -> int:
+    """Delete up to `limit` waiting (pending, scheduled, retrying) jobs of the queue."""
+    _known_queue(tx, queue)
+    seqs = [
+        r[0]
+        for r in tx.execute(
+            "SELECT seq FROM jobs WHERE queue = ? AND state IN ('pending', 'scheduled', 'retrying')"
+            " LIMIT ?",
+            (queue, limit),
+        )
+    ]
+    return bulk.delete(tx, seqs) if seqs else 0
+
+
+def drain(tx: Tx, queue: str) -> None:
+    """Stop handing out jobs; the queue reads `draining` until its active jobs end, then paused."""
+    _known_queue(tx, queue)
+    tx.execute("UPDATE queues SET draining = 1, paused = 0 WHERE name = ?", (queue,))
+    sweep.finish_drains(tx)
+
+
+def delete_queue_chunk(tx: Tx, queue: str, limit: int) -> int:
+    """Delete up to `limit` of the queue's jobs; when none are left, the queue itself."""
+    _known_queue(tx, queue)
+    seqs = [
+        r[0] for r in tx.execute("SELECT seq FROM jobs WHERE queue = ? LIMIT ?", (queue, limit))
+    ]
+    if seqs:
+        return bulk.delete(tx, seqs)
+    for table, column in (
+        ("queues", "name"),
+        ("queue_stats", "queue"),
+        ("queue_counts", "queue"),
+        ("rate_limit_window", "queue"),
+        ("unique_locks", "queue"),
+    ):
+        tx.execute(f"DELETE FROM {table} WHERE {column} = ?", (queue,))
+    return 0

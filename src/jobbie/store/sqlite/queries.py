@@ -8,6 +8,8 @@ import msgspec
 
 from jobbie.errors import NotFound
 from jobbie.models import (
+    Batch,
+    BulkStatus,
     Job,
     JobDetail,
     JobError,
@@ -17,8 +19,10 @@ from jobbie.models import (
     QueueCounts,
     QueueTotals,
     Throttle,
+    WorkerInfo,
     WorkerRef,
 )
+from jobbie.store.params import BulkSpec
 from jobbie.store.states import Priority
 from jobbie.timeutil import ms_to_seconds, rfc3339
 
@@ -158,3 +162,72 @@ def list_queues(conn: sqlite3.Connection, now: int, only: str | None = None) -> 
 
 def ping(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1").fetchone()
+
+
+def get_batch(conn: sqlite3.Connection, batch_id: str) -> Batch:
+    row = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"batch {batch_id} not found")
+    return Batch(
+        id=row["id"],
+        state="completed" if row["completed_at"] is not None else "running",
+        total=row["total"],
+        pending=row["pending"],
+        succeeded=row["succeeded"],
+        failed=row["failed"],
+        callback_queue=row["callback_queue"],
+        callback_payload=_raw(row["callback_payload"]),
+        callback_job_id=row["callback_job_id"],
+        created_at=rfc3339(row["created_at"]) or "",
+        completed_at=rfc3339(row["completed_at"]),
+    )
+
+
+def list_workers(conn: sqlite3.Connection) -> list[WorkerInfo]:
+    """Workers seen recently, with how many jobs each runs now."""
+    active = dict(
+        conn.execute(
+            "SELECT worker_id, count(*) FROM jobs WHERE state = 'active' GROUP BY worker_id"
+        ).fetchall()
+    )
+    return [
+        WorkerInfo(
+            id=row["id"],
+            hostname=row["hostname"],
+            queues=msgspec.json.decode(row["queues"]),
+            active_jobs=active.get(row["id"], 0),
+            last_seen=rfc3339(row["last_seen"]) or "",
+            started_at=rfc3339(row["started_at"]) or "",
+        )
+        for row in conn.execute("SELECT * FROM workers ORDER BY last_seen DESC")
+    ]
+
+
+def get_bulk(conn: sqlite3.Connection, bulk_id: str) -> BulkStatus:
+    row = conn.execute("SELECT * FROM bulk_operations WHERE id = ?", (bulk_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"bulk operation {bulk_id} not found")
+    return BulkStatus(
+        id=row["id"],
+        action=row["action"],
+        status=row["status"],
+        estimated_total=row["estimated_total"],
+        affected=row["affected"],
+        skipped=row["skipped"],
+        errors=row["errors"],
+        created_at=rfc3339(row["created_at"]) or "",
+        finished_at=rfc3339(row["finished_at"]),
+    )
+
+
+def count_matches(conn: sqlite3.Connection, spec: BulkSpec) -> tuple[int, int]:
+    """(matching jobs, unknown ids) for a bulk request."""
+    if spec.job_ids is not None:
+        found = conn.execute(
+            "SELECT count(*) FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+            (msgspec.json.encode(sorted(set(spec.job_ids))).decode(),),
+        ).fetchone()[0]
+        return found, len(set(spec.job_ids)) - found
+    assert spec.where is not None
+    sql, params = spec.where
+    return conn.execute(f"SELECT count(*) FROM jobs WHERE {sql}", params).fetchone()[0], 0

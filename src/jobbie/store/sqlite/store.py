@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from jobbie.errors import JobbieError
-from jobbie.models import EnqueueBatchResponse, EnqueueResponse, FailResponse, JobDetail, Queue
+from jobbie.models import (
+    Batch,
+    BulkAccepted,
+    BulkResponse,
+    BulkStatus,
+    EnqueueBatchResponse,
+    EnqueueResponse,
+    FailResponse,
+    JobDetail,
+    Queue,
+    WorkerInfo,
+)
 from jobbie.store.base import Claim, WakeCallback
+from jobbie.store.ids import new_id
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
+    BulkSpec,
     FailParams,
     FetchParams,
     HeartbeatParams,
@@ -22,7 +37,7 @@ from jobbie.store.params import (
     ReleaseParams,
     Retention,
 )
-from jobbie.store.sqlite import claim, enqueue, finish, manage, queries, sweep
+from jobbie.store.sqlite import bulk, claim, enqueue, finish, manage, queries, sweep
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.reader import Reader
 from jobbie.store.sqlite.writer import Tx, Writer
@@ -35,6 +50,10 @@ DB_FILE = "jobbie.db"
 # Rows per maintenance transaction, and transactions per step in one scheduler pass.
 CHUNK = 500
 MAX_CHUNKS = 40
+# Jobs per writer transaction in bulk actions, and the match count that sends one to the
+# background.
+BULK_CHUNK = 2000
+BACKGROUND_ABOVE = 10_000
 
 
 class SqliteStore:
@@ -45,6 +64,7 @@ class SqliteStore:
         self._reader = reader
         self.path = path
         self.retention = retention
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -61,6 +81,8 @@ class SqliteStore:
         conn = await asyncio.to_thread(_open_writer_connection, path, durable)
         writer = Writer(conn, asyncio.get_running_loop(), on_wake or (lambda queues: None))
         writer.start()
+        # A bulk operation cut short by a restart will not resume: say so.
+        await writer.run(bulk.record_interrupted)
         return cls(writer, Reader(path), path, retention or Retention())
 
     # --- worker protocol --------------------------------------------------------------------
@@ -112,6 +134,100 @@ class SqliteStore:
     async def cancel_job(self, job_id: str) -> str:
         return await self._writer.run(lambda tx: manage.cancel_job(tx, job_id))
 
+    async def retry_job(self, job_id: str) -> JobDetail:
+        await self._writer.run(lambda tx: manage.retry_job(tx, job_id))
+        return await self.get_job(job_id)
+
+    async def move_job(self, job_id: str, queue: str) -> JobDetail:
+        await self._writer.run(lambda tx: manage.move_job(tx, job_id, queue))
+        return await self.get_job(job_id)
+
+    async def delete_job(self, job_id: str) -> None:
+        await self._writer.run(lambda tx: manage.delete_job(tx, job_id))
+
+    async def clear_queue(self, name: str) -> int:
+        return await self._repeat(lambda tx: manage.clear_chunk(tx, name, BULK_CHUNK))
+
+    async def drain_queue(self, name: str) -> Queue:
+        await self._writer.run(lambda tx: manage.drain(tx, name))
+        return await self.get_queue(name)
+
+    async def delete_queue(self, name: str) -> int:
+        return await self._repeat(lambda tx: manage.delete_queue_chunk(tx, name, BULK_CHUNK))
+
+    async def _repeat(self, chunk: Callable[[Tx], int]) -> int:
+        """Run a chunked step in separate writer transactions until it does nothing."""
+        total = 0
+        while done := await self._writer.run(chunk):
+            total += done
+        return total
+
+    async def bulk(self, spec: BulkSpec) -> BulkResponse | BulkAccepted:
+        """Apply an action set-wise in chunks; above BACKGROUND_ABOVE matches, in the
+        background with progress in `bulk_operations`."""
+        started = time.perf_counter()
+        matched, unknown = await self._reader.run(lambda c: queries.count_matches(c, spec))
+        if matched > BACKGROUND_ABOVE:
+            bulk_id = new_id("bulk")
+            await self._writer.run(
+                lambda tx: bulk.record_start(tx, bulk_id, spec, matched, unknown)
+            )
+            task = asyncio.create_task(self._bulk_in_background(spec, bulk_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return BulkAccepted(
+                bulk_operation_id=bulk_id,
+                status="running",
+                estimated_total=matched,
+                progress_url=f"/api/v1/bulk/{bulk_id}",
+            )
+        affected, seen = await self._bulk_chunks(spec, None)
+        return BulkResponse(
+            affected=affected,
+            skipped=seen - affected,
+            errors=unknown,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+
+    async def _bulk_chunks(self, spec: BulkSpec, bulk_id: str | None) -> tuple[int, int]:
+        affected = seen = 0
+        after = 0
+        while True:
+
+            def step(tx: Tx, after: int = after) -> tuple[int | None, int, int]:
+                seqs = bulk.seqs_after(tx, spec, after, BULK_CHUNK)
+                changed = bulk.apply(tx, spec, seqs)
+                if bulk_id is not None:
+                    bulk.record_progress(tx, bulk_id, changed, len(seqs) - changed)
+                return (seqs[-1] if seqs else None), len(seqs), changed
+
+            last, count, changed = await self._writer.run(step)
+            affected += changed
+            seen += count
+            if last is None or count < BULK_CHUNK:
+                return affected, seen
+            after = last
+
+    async def _bulk_in_background(self, spec: BulkSpec, bulk_id: str) -> None:
+        status = "failed"
+        try:
+            await self._bulk_chunks(spec, bulk_id)
+            status = "completed"
+        except Exception:
+            log.exception("bulk operation %s failed", bulk_id)
+        finally:
+            with contextlib.suppress(Exception):
+                await self._writer.run(lambda tx: bulk.record_end(tx, bulk_id, status))
+
+    async def get_bulk(self, bulk_id: str) -> BulkStatus:
+        return await self._reader.run(lambda conn: queries.get_bulk(conn, bulk_id))
+
+    async def get_batch(self, batch_id: str) -> Batch:
+        return await self._reader.run(lambda conn: queries.get_batch(conn, batch_id))
+
+    async def list_workers(self) -> list[WorkerInfo]:
+        return await self._reader.run(queries.list_workers)
+
     # --- reads -------------------------------------------------------------------------------
 
     async def get_job(self, job_id: str) -> JobDetail:
@@ -155,6 +271,9 @@ class SqliteStore:
         return report
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._reader.close)
 

@@ -1,0 +1,48 @@
+"""The Python client of Jobbie: `Client` and `AsyncClient` for the HTTP API, `Worker` to run
+handlers for jobs. Everything here is also importable from `jobbie` itself."""
+
+from __future__ import annotations
+
+from jobbie.client.aio import AsyncClient
+from jobbie.client.client import Client
+from jobbie.client.context import JobContext
+from jobbie.client.errors import ServerUnreachable
+from jobbie.client.types import (
+    AttemptError,
+    Batch,
+    BulkOperation,
+    BulkResult,
+    EnqueueOptions,
+    EnqueueSpec,
+    HeartbeatUpdate,
+    Job,
+    JobEvent,
+    JobFilter,
+    Schedule,
+    SearchPage,
+    WorkerInfo,
+)
+from jobbie.client.worker import Handler, Worker, WorkerStats
+
+__all__ = [
+    "AsyncClient",
+    "AttemptError",
+    "Batch",
+    "BulkOperation",
+    "BulkResult",
+    "Client",
+    "EnqueueOptions",
+    "EnqueueSpec",
+    "Handler",
+    "HeartbeatUpdate",
+    "Job",
+    "JobContext",
+    "JobEvent",
+    "JobFilter",
+    "Schedule",
+    "SearchPage",
+    "ServerUnreachable",
+    "Worker",
+    "WorkerInfo",
+    "WorkerStats",
+]

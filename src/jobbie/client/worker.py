@@ -1,0 +1,513 @@
+"""`Worker`: fetch jobs, run their handlers concurrently, heartbeat, ack or fail them.
+
+One asyncio loop drives everything: `concurrency` fetch loops (or one batched fetch loop), one
+heartbeat loop for every running job, and a task per job. Sync handlers run on a pool of
+daemon threads, async handlers on the loop. Connection errors never end the worker: every
+call is retried with capped exponential backoff and logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import os
+import random
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from jobbie.client._calls import default_worker_id
+from jobbie.client._threads import DaemonThreadPool
+from jobbie.client.aio import AsyncClient
+from jobbie.client.client import DEFAULT_URL
+from jobbie.client.context import JobContext
+from jobbie.client.errors import ServerUnreachable
+from jobbie.client.types import HeartbeatUpdate, Job
+from jobbie.errors import (
+    Conflict,
+    JobbieError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationError,
+)
+from jobbie.models import QUEUE_NAME_PATTERN
+
+log = logging.getLogger("jobbie.worker")
+
+Handler = Callable[[Job, JobContext], Any]
+"""A handler: `(job, ctx) -> result` (sync) or an `async def` of the same shape."""
+
+H = TypeVar("H", bound=Handler)
+
+_QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
+_TRANSIENT = (ServerUnreachable, Unavailable)
+_DEFAULT_LEASE = 60.0
+
+
+@dataclass
+class WorkerStats:
+    """Counters of what this worker did since it started."""
+
+    completed: int = 0
+    failed: int = 0
+    released: int = 0
+    lost: int = 0
+
+
+class _Backoff:
+    """Capped exponential delays with jitter, reset by a success."""
+
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap, self.failures = first, cap, 0
+
+    def next(self) -> float:
+        delay = min(self.cap, self.first * 2**self.failures)
+        self.failures += 1
+        return float(delay * random.uniform(0.75, 1.25))
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+def _is_async(handler: Handler) -> bool:
+    call = getattr(handler, "__call__", None)  # noqa: B004 - an async __call__ counts too
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def _check_queue(name: str) -> str:
+    if not _QUEUE_NAME.match(name):
+        raise ValueError(f"invalid queue name {name!r}: use 1-200 characters of [A-Za-z0-9._:-]")
+    return name
+
+
+class Worker:
+    """Runs registered handlers for the jobs of its queues.
+
+    `queues` defaults to the queues that have handlers; a job from a queue without a handler
+    is failed with a clear error, never acked. `concurrency` jobs run at once. With
+    `fetch_batch=True` one fetch loop asks for as many jobs as there are free slots; otherwise
+    each slot long-polls on its own. Running jobs are heartbeated together every
+    `heartbeat_interval` seconds (sooner for short leases). On `stop()`, SIGTERM or SIGINT the
+    worker stops fetching, lets running jobs finish for up to `shutdown_timeout` seconds, then
+    hands each remaining job back to the server with its last checkpoint, so it runs again from
+    there without using a retry. A second signal skips the wait.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        queues: Iterable[str] | None = None,
+        concurrency: int = 10,
+        api_key: str | None = None,
+        heartbeat_interval: float = 15.0,
+        shutdown_timeout: float = 30.0,
+        worker_id: str | None = None,
+        lease_duration: float | None = None,
+        poll_timeout: float = 30.0,
+        fetch_batch: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive")
+        self.url = url
+        self.queues = [_check_queue(q) for q in queues] if queues is not None else None
+        self.concurrency = concurrency
+        self.api_key = api_key
+        self.heartbeat_interval = heartbeat_interval
+        self.shutdown_timeout = shutdown_timeout
+        self.lease_duration = lease_duration
+        self.poll_timeout = poll_timeout
+        self.fetch_batch = fetch_batch
+        self.timeout = timeout
+        self.stats = WorkerStats()
+        self.worker_id = worker_id or default_worker_id()
+        self._client: AsyncClient | None = None
+        self._handlers: dict[str, Handler] = {}
+        self._running: dict[str, JobContext] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._hurry: asyncio.Event | None = None
+        self._stop_requested = False
+        self._hurry_requested = False
+        self._deadline: float | None = None
+        self._free = concurrency
+        self._slot_freed: asyncio.Event | None = None
+
+    @property
+    def _api(self) -> AsyncClient:
+        assert self._client is not None, "the worker is not running"
+        return self._client
+
+    # --- registration ---------------------------------------------------------------------
+
+    def register(self, queue: str, handler: Handler) -> None:
+        """Run `handler(job, ctx)` for the jobs of `queue`; its return value (any JSON value)
+        is the ack result and an exception fails the job with its message and traceback."""
+        self._handlers[_check_queue(queue)] = handler
+
+    def handler(self, queue: str) -> Callable[[H], H]:
+        """Decorator form of `register`: `@worker.handler("emails.send")`."""
+
+        def decorate(fn: H) -> H:
+            self.register(queue, fn)
+            return fn
+
+        return decorate
+
+    @property
+    def running(self) -> dict[str, JobContext]:
+        """The jobs running now, by id."""
+        return dict(self._running)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until `stop()`, SIGTERM or SIGINT; blocks the calling thread."""
+        asyncio.run(self.arun())
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop fetching and shut down (safe from any thread or handler). With `wait=False`
+        running jobs are released at once instead of after `shutdown_timeout`."""
+        self._stop_requested = True
+        self._hurry_requested = self._hurry_requested or not wait
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._wake_stop)
+
+    def _wake_stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
+        if self._hurry_requested and self._hurry is not None:
+            self._hurry.set()
+
+    def _on_signal(self, signum: int) -> None:
+        first = not self._stop_requested
+        log.info(
+            "signal %s: %s",
+            signal.Signals(signum).name,
+            "draining" if first else "releasing running jobs now",
+        )
+        self.stop(wait=first)
+
+    async def arun(self, *, install_signal_handlers: bool = True) -> None:
+        """Run inside the current event loop until stopped; SIGTERM/SIGINT drain the worker
+        when called from the main thread and `install_signal_handlers` is true."""
+        if self._loop is not None:
+            raise RuntimeError("this worker is already running")
+        queues = self.queues if self.queues is not None else sorted(self._handlers)
+        if not queues:
+            raise ValueError("the worker has no queues: register a handler or pass queues=")
+        for name in queues:
+            if name not in self._handlers:
+                log.warning("no handler for queue %r: its jobs will be failed", name)
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stopping, self._hurry = asyncio.Event(), asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        if self._stop_requested:  # stop() came before the loop existed
+            self._wake_stop()
+        client = self._client = AsyncClient(
+            self.url, api_key=self.api_key, timeout=self.timeout, worker_id=self.worker_id
+        )
+        signals = (signal.SIGTERM, signal.SIGINT)
+        installed = (
+            install_signal_handlers and threading.current_thread() is threading.main_thread()
+        )
+        if installed:
+            for sig in signals:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
+        fetchers = [
+            asyncio.create_task(self._fetch_loop(queues, pool))
+            for _ in range(1 if self.fetch_batch else self.concurrency)
+        ]
+        beats = asyncio.create_task(self._heartbeat_loop())
+        log.info(
+            "worker %s started: queues %s, concurrency %d, server %s",
+            self.worker_id,
+            ", ".join(queues),
+            self.concurrency,
+            self.url,
+        )
+        try:
+            await self._stopping.wait()
+        finally:
+            await self._shut_down(fetchers, beats)
+            pool.shutdown()
+            if installed:
+                for sig in signals:
+                    loop.remove_signal_handler(sig)
+            await client.aclose()
+            self._loop = self._client = None
+            self._stop_requested = self._hurry_requested = False
+            self._deadline = None
+            log.info("worker %s stopped", self.worker_id)
+
+    async def _shut_down(
+        self, fetchers: list[asyncio.Task[None]], beats: asyncio.Task[None]
+    ) -> None:
+        # Closing a parked long-poll is safe: the server leases nothing to a gone client.
+        for task in fetchers:
+            task.cancel()
+        await asyncio.gather(*fetchers, return_exceptions=True)
+        self._deadline = time.monotonic() + self.shutdown_timeout
+        if self._tasks:
+            log.info(
+                "waiting up to %.1fs for %d running job(s)", self.shutdown_timeout, len(self._tasks)
+            )
+            assert self._hurry is not None
+            everything = asyncio.create_task(asyncio.wait(list(self._tasks)))
+            hurry = asyncio.create_task(self._hurry.wait())
+            await asyncio.wait(
+                [everything, hurry],
+                timeout=self.shutdown_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            everything.cancel()
+            hurry.cancel()
+        await self._release_all()
+        beats.cancel()
+        await asyncio.gather(beats, return_exceptions=True)
+
+    async def _release_all(self) -> None:
+        leftovers = [ctx for ctx in self._running.values() if not ctx.lost]
+        for ctx in leftovers:
+            ctx.mark_cancelled()
+        await asyncio.gather(*(self._release(ctx) for ctx in leftovers))
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _release(self, ctx: JobContext) -> None:
+        # Marked lost first so the handler's late result is never sent.
+        ctx.mark_lost()
+        checkpoint = ctx.checkpoint_value() if ctx.has_checkpoint else None
+        try:
+            await self._api.release(ctx.job, checkpoint)
+        except JobbieError as exc:
+            log.warning("could not release job %s: %s", ctx.job_id, exc)
+            return
+        self.stats.released += 1
+        log.info("released job %s (attempt %d) to the server", ctx.job_id, ctx.attempt)
+
+    # --- fetching -------------------------------------------------------------------------
+
+    async def _take_slots(self) -> int:
+        """Wait for a free slot and take it (all free slots, up to 1000, when batching)."""
+        assert self._slot_freed is not None
+        while self._free == 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+        taken = min(self._free, 1000) if self.fetch_batch else 1
+        self._free -= taken
+        return taken
+
+    def _give_slots(self, count: int) -> None:
+        assert self._slot_freed is not None
+        self._free += count
+        if count:
+            self._slot_freed.set()
+
+    async def _fetch_loop(self, queues: list[str], pool: DaemonThreadPool) -> None:
+        backoff = _Backoff()
+        while True:
+            slots = await self._take_slots()
+            try:
+                jobs = await self._fetch(queues, slots)
+            except asyncio.CancelledError:
+                self._give_slots(slots)
+                raise
+            except Exception as exc:
+                self._give_slots(slots)
+                delay = backoff.next()
+                if isinstance(exc, JobbieError):
+                    log.warning("fetch failed (%s); retrying in %.2fs", exc, delay)
+                else:
+                    log.exception("unexpected error while fetching; retrying in %.2fs", delay)
+                await asyncio.sleep(delay)
+                continue
+            if backoff.failures:
+                log.info("connected to %s again", self.url)
+            backoff.reset()
+            self._give_slots(slots - len(jobs))
+            for job in jobs:
+                self._start(job, pool)
+
+    async def _fetch(self, queues: list[str], slots: int) -> list[Job]:
+        if self.fetch_batch:
+            return await self._api.fetch(
+                queues, timeout=self.poll_timeout, count=slots, lease_duration=self.lease_duration
+            )
+        job = await self._api.fetch(
+            queues, timeout=self.poll_timeout, lease_duration=self.lease_duration
+        )
+        return [] if job is None else [job]
+
+    # --- running a job --------------------------------------------------------------------
+
+    def _start(self, job: Job, pool: DaemonThreadPool) -> None:
+        assert self._loop is not None
+        ctx = JobContext(
+            job, loop=self._loop, save=self._save_checkpoint, save_timeout=self.timeout
+        )
+        self._running[job.id] = ctx
+        task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{job.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, ctx: JobContext, pool: DaemonThreadPool) -> None:
+        job = ctx.job
+        try:
+            handler = self._handlers.get(job.queue)
+            if handler is None:
+                error = f"no handler registered for queue {job.queue!r} on worker {self.worker_id}"
+                log.error("job %s: %s", job.id, error)
+                await self._fail(ctx, error, None)
+                return
+            try:
+                if _is_async(handler):
+                    result = await handler(job, ctx)
+                else:
+                    result = await pool.run(lambda: handler(job, ctx))
+            except Exception as exc:
+                backtrace = "".join(traceback.format_exception(exc))
+                log.info("job %s (%s) failed: %s: %s", job.id, job.queue, type(exc).__name__, exc)
+                await self._fail(ctx, f"{type(exc).__name__}: {exc}", backtrace)
+                return
+            await self._ack(ctx, result)
+        finally:
+            self._running.pop(job.id, None)
+            self._give_slots(1)
+
+    async def _ack(self, ctx: JobContext, result: Any) -> None:
+        try:
+            status = await self._report(ctx, lambda: self._api.ack(ctx.job, result))
+        except (TypeError, ValueError) as exc:  # the result is not JSON-encodable
+            await self._fail(ctx, f"the handler's result could not be encoded as JSON: {exc}", None)
+            return
+        except (PayloadTooLarge, ValidationError) as exc:
+            await self._fail(ctx, f"the server refused the handler's result: {exc}", None)
+            return
+        if status is not None:
+            self.stats.completed += 1
+
+    async def _fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
+        answer = await self._report(ctx, lambda: self._api.fail(ctx.job, error, backtrace))
+        if answer is not None:
+            self.stats.failed += 1
+
+    async def _report(self, ctx: JobContext, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Send an ack or fail, retrying through outages; None when it was not delivered."""
+        backoff = _Backoff()
+        ctx.finishing = True
+        while not ctx.lost:
+            try:
+                return await call()
+            except (Conflict, NotFound) as exc:
+                # LeaseLost is a Conflict: the job expired, was reassigned or was deleted.
+                ctx.mark_lost()
+                self.stats.lost += 1
+                log.warning("job %s is no longer ours: %s", ctx.job_id, exc)
+                return None
+            except _TRANSIENT as exc:
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    log.error("giving up reporting job %s: %s", ctx.job_id, exc)
+                    return None
+                delay = backoff.next()
+                log.warning(
+                    "reporting job %s failed (%s); retrying in %.2fs", ctx.job_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+        return None
+
+    # --- heartbeats and checkpoints -------------------------------------------------------
+
+    def _beat_every(self) -> float:
+        leases = [ctx.job.lease_duration or _DEFAULT_LEASE for ctx in self._running.values()]
+        return min([self.heartbeat_interval, *(lease / 3 for lease in leases)])
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._beat_every())
+            try:
+                await self._heartbeat(list(self._running.values()))
+            except JobbieError as exc:
+                log.warning("heartbeat failed: %s", exc)
+            except Exception:
+                log.exception("unexpected error in the heartbeat loop")
+
+    async def _save_checkpoint(self, ctx: JobContext) -> None:
+        try:
+            await self._heartbeat([ctx])
+        except JobbieError as exc:
+            log.warning(
+                "could not save the checkpoint of job %s (%s); the next heartbeat will",
+                ctx.job_id,
+                exc,
+            )
+
+    async def _heartbeat(self, contexts: list[JobContext]) -> None:
+        """One heartbeat for `contexts` (a liveness ping when empty), with whatever progress
+        and checkpoints they have not sent yet; applies `cancel` and `lost` answers."""
+        updates: dict[str, HeartbeatUpdate] = {}
+        sent: dict[str, tuple[int, int]] = {}
+        for ctx in contexts:
+            if ctx.lost:
+                continue
+            update: HeartbeatUpdate = {"attempt": ctx.attempt}
+            versions = (ctx.progress_version, ctx.checkpoint_version)
+            if versions[0] != ctx.progress_sent and ctx.last_progress is not None:
+                update["progress"] = ctx.last_progress
+            if versions[1] != ctx.checkpoint_sent and ctx.has_checkpoint:
+                update["checkpoint"] = ctx.checkpoint_value()
+            updates[ctx.job_id] = update
+            sent[ctx.job_id] = versions
+        answers = await self._api.heartbeat(updates, worker_id=self.worker_id)
+        for ctx in contexts:
+            if ctx.job_id not in sent:
+                continue
+            ctx.progress_sent, ctx.checkpoint_sent = sent[ctx.job_id]
+            status = answers.get(ctx.job_id)
+            if status == "cancel" and not ctx.cancelled:
+                log.info("job %s: cancel requested", ctx.job_id)
+                ctx.mark_cancelled()
+            elif status == "lost" and not ctx.lost and not ctx.finishing:
+                # (A finishing job's ack or fail answer says whether it was still ours.)
+                log.warning("job %s: lease lost; its result will be dropped", ctx.job_id)
+                self.stats.lost += 1
+                ctx.mark_lost()
+
+
+def load_worker(target: str) -> Worker:
+    """The Worker named by `module:attribute` (or a function there that returns one); the
+    current directory is importable, as with `python -m`."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected module:attribute, got {target!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not isinstance(obj, Worker) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, Worker):
+        raise TypeError(f"{target} is {type(obj).__name__}, not a jobbie.Worker")
+    return obj

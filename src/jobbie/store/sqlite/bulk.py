@@ -1,0 +1,220 @@
+"""Set-based job actions: retry, requeue, cancel, move, delete, change priority.
+
+Each function acts on one chunk of jobs named by `seq` (passed as one JSON array parameter),
+with UPDATE/DELETE statements plus matching event rows and counter changes — no per-job loop —
+so a large bulk operation is a series of short writer transactions that fetch and ack
+interleave with. Jobs in states an action does not apply to are left alone; callers count them
+as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from jobbie.store.params import BulkSpec
+from jobbie.store.sqlite import batches
+from jobbie.store.sqlite.effects import ensure_queue
+from jobbie.store.sqlite.writer import Tx
+from jobbie.store.states import EventType, State
+
+# The states each action applies to (spec section 5, bulk).
+APPLIES_TO: dict[str, frozenset[State]] = {
+    "retry": frozenset({State.DEAD, State.CANCELLED, State.COMPLETED}),
+    "delete": frozenset(State),
+    "cancel": frozenset({State.PENDING, State.ACTIVE, State.SCHEDULED, State.RETRYING}),
+    "move": frozenset({State.PENDING, State.DEAD, State.SCHEDULED, State.COMPLETED}),
+    "requeue": frozenset({State.DEAD}),
+    "change_priority": frozenset({State.PENDING, State.SCHEDULED}),
+}
+_IN_CHUNK = "seq IN (SELECT value FROM json_each(?))"
+
+
+def _states(states: frozenset[State]) -> str:
+    return ", ".join(f"'{s.value}'" for s in sorted(states, key=lambda s: s.value))
+
+
+def _chunk(seqs: Sequence[int]) -> str:
+    return msgspec.json.encode(list(seqs)).decode()
+
+
+def _events(tx: Tx, type_: EventType, rows: list[tuple[str, str]], data: str | None = None) -> None:
+    tx.conn.executemany(
+        "INSERT INTO events (type, job_id, queue, data, at) VALUES (?, ?, ?, ?, ?)",
+        [(type_.value, job_id, queue, data, tx.now) for job_id, queue in rows],
+    )
+
+
+def retry(tx: Tx, seqs: Sequence[int]) -> int:
+    """Finished jobs run again from scratch: attempt 0; result, progress, checkpoint cleared."""
+    rows = tx.execute(
+        "UPDATE jobs SET state = 'pending', attempt = 0, result = NULL, progress = NULL,"
+        " checkpoint = NULL, completed_at = NULL, started_at = NULL, lease_expires_at = NULL,"
+        " cancel_requested = 0, scheduled_at = NULL"
+        f" WHERE {_IN_CHUNK} AND state IN ({_states(APPLIES_TO['retry'])}) RETURNING id, queue",
+        (_chunk(seqs),),
+    ).fetchall()
+    return _requeued(tx, rows, EventType.ENQUEUED, '{"reason":"retry"}')
+
+
+def requeue(tx: Tx, seqs: Sequence[int]) -> int:
+    """Dead jobs get exactly one more attempt, keeping attempt, errors and checkpoint."""
+    rows = tx.execute(
+        "UPDATE jobs SET state = 'pending', max_retries = attempt, completed_at = NULL,"
+        " lease_expires_at = NULL, cancel_requested = 0, scheduled_at = NULL"
+        f" WHERE {_IN_CHUNK} AND state = 'dead' RETURNING id, queue",
+        (_chunk(seqs),),
+    ).fetchall()
+    return _requeued(tx, rows, EventType.ENQUEUED, '{"reason":"requeue"}')
+
+
+def _requeued(tx: Tx, rows: list[tuple[str, str]], event: EventType, data: str) -> int:
+    _events(tx, event, rows, data)
+    tx.wake.update(queue for _, queue in rows)
+    return len(rows)
+
+
+def cancel(tx: Tx, seqs: Sequence[int]) -> int:
+    """Waiting jobs are cancelled at once; active ones are asked to stop."""
+    chunk = _chunk(seqs)
+    asked = tx.execute(
+        f"UPDATE jobs SET cancel_requested = 1 WHERE {_IN_CHUNK} AND state = 'active'", (chunk,)
+    ).rowcount
+    waiting = f"{_IN_CHUNK} AND state IN ('pending', 'scheduled', 'retrying')"
+    _finish_bookkeeping(tx, waiting, chunk)
+    rows = tx.execute(
+        f"UPDATE jobs SET state = 'cancelled', completed_at = ? WHERE {waiting}"
+        " RETURNING id, queue",
+        (tx.now, chunk),
+    ).fetchall()
+    _events(tx, EventType.CANCELLED, rows)
+    return len(rows) + asked
+
+
+def move(tx: Tx, seqs: Sequence[int], queue: str, states: frozenset[State]) -> int:
+    """Move jobs to another queue (their unique locks stay where they are)."""
+    ensure_queue(tx, queue)
+    rows = tx.execute(
+        f"UPDATE jobs SET queue = ? WHERE {_IN_CHUNK} AND state IN ({_states(states)})"
+        " AND queue != ? RETURNING id, queue, state",
+        (queue, _chunk(seqs), queue),
+    ).fetchall()
+    _events(
+        tx,
+        EventType.MOVED,
+        [(r[0], r[1]) for r in rows],
+        msgspec.json.encode({"to": queue}).decode(),
+    )
+    if any(r[2] == "pending" for r in rows):
+        tx.wake.add(queue)
+    return len(rows)
+
+
+def change_priority(tx: Tx, seqs: Sequence[int], priority: int) -> int:
+    return tx.execute(
+        f"UPDATE jobs SET priority = ? WHERE {_IN_CHUNK}"
+        f" AND state IN ({_states(APPLIES_TO['change_priority'])})",
+        (priority, _chunk(seqs)),
+    ).rowcount
+
+
+def delete(tx: Tx, seqs: Sequence[int]) -> int:
+    """Delete jobs with their errors; locks released, batch jobs counted as failed."""
+    chunk = _chunk(seqs)
+    _finish_bookkeeping(tx, _IN_CHUNK, chunk)
+    rows = tx.execute(
+        f"DELETE FROM jobs WHERE {_IN_CHUNK} RETURNING id, queue", (chunk,)
+    ).fetchall()
+    _events(tx, EventType.DELETED, rows)
+    return len(rows)
+
+
+def _finish_bookkeeping(tx: Tx, where: str, chunk: str) -> None:
+    """For jobs about to be cancelled or deleted: release their unique locks and count each
+    unfinished batch job as failed (firing callbacks of batches this completes)."""
+    tx.execute(
+        "DELETE FROM unique_locks WHERE job_id IN"
+        f" (SELECT id FROM jobs WHERE {where} AND unique_key IS NOT NULL)",
+        (chunk,),
+    )
+    counts = tx.execute(
+        f"SELECT batch_id, count(*) FROM jobs WHERE {where} AND batch_id IS NOT NULL"
+        " AND batch_counted = 0 GROUP BY batch_id",
+        (chunk,),
+    ).fetchall()
+    if not counts:
+        return
+    tx.execute(
+        f"UPDATE jobs SET batch_counted = 1 WHERE {where} AND batch_id IS NOT NULL", (chunk,)
+    )
+    for batch_id, n in counts:
+        batches.count_failures(tx, batch_id, n)
+
+
+def apply(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> int:
+    """Run the spec's action on one chunk; return how many jobs it changed."""
+    if not seqs:
+        return 0
+    if spec.action == "retry":
+        return retry(tx, seqs)
+    if spec.action == "requeue":
+        return requeue(tx, seqs)
+    if spec.action == "cancel":
+        return cancel(tx, seqs)
+    if spec.action == "delete":
+        return delete(tx, seqs)
+    if spec.action == "move":
+        assert spec.move_to_queue is not None
+        return move(tx, seqs, spec.move_to_queue, APPLIES_TO["move"])
+    assert spec.action == "change_priority" and spec.priority is not None
+    return change_priority(tx, seqs, spec.priority)
+
+
+def seqs_after(tx: Tx, spec: BulkSpec, after: int, limit: int) -> list[int]:
+    """The next chunk of matching jobs, in `seq` order after `after`."""
+    sql: str
+    params: tuple[object, ...]
+    if spec.job_ids is not None:
+        sql = "id IN (SELECT value FROM json_each(?))"
+        params = (msgspec.json.encode(spec.job_ids).decode(),)
+    else:
+        assert spec.where is not None
+        sql, params = spec.where
+    return [
+        r[0]
+        for r in tx.execute(
+            f"SELECT seq FROM jobs WHERE ({sql}) AND seq > ? ORDER BY seq LIMIT ?",
+            (*params, after, limit),
+        )
+    ]
+
+
+def record_start(tx: Tx, bulk_id: str, spec: BulkSpec, estimated: int, errors: int) -> None:
+    request = {"action": spec.action, "job_ids": spec.job_ids is not None}
+    tx.execute(
+        "INSERT INTO bulk_operations (id, action, status, estimated_total, errors, request,"
+        " created_at) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+        (bulk_id, spec.action, estimated, errors, msgspec.json.encode(request).decode(), tx.now),
+    )
+
+
+def record_progress(tx: Tx, bulk_id: str, affected: int, skipped: int) -> None:
+    tx.execute(
+        "UPDATE bulk_operations SET affected = affected + ?, skipped = skipped + ? WHERE id = ?",
+        (affected, skipped, bulk_id),
+    )
+
+
+def record_end(tx: Tx, bulk_id: str, status: str) -> None:
+    tx.execute(
+        "UPDATE bulk_operations SET status = ?, finished_at = ? WHERE id = ?",
+        (status, tx.now, bulk_id),
+    )
+
+
+def record_interrupted(tx: Tx) -> int:
+    return tx.execute(
+        "UPDATE bulk_operations SET status = 'failed', finished_at = ? WHERE status = 'running'",
+        (tx.now,),
+    ).rowcount
