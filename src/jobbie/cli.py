@@ -112,10 +112,15 @@ def worker(
     SIGTERM or SIGINT stops fetching, waits for running jobs up to the worker's
     shutdown_timeout, then hands the rest back to the server with their checkpoints.
     """
+    import logging
+
     from jobbie.client.worker import load_worker
     from jobbie.logs import setup_logging
 
     setup_logging(log_level.value)
+    if log_level is not LogLevel.debug:
+        # httpx logs every request at INFO: one line per fetch and ack is noise here.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         loaded = load_worker(target)
     except (ImportError, AttributeError, TypeError, ValueError) as exc:

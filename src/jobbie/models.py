@@ -467,3 +467,38 @@ class ClusterStatus(_Response):
     mode: Literal["single", "cluster"]
     backend: Literal["sqlite", "postgres"]
     nodes: list[ClusterNode]
+
+
+# --- cron schedules ---------------------------------------------------------------------------
+
+
+class ScheduleRequest(_Request):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    queue: QueueName
+    cron: Annotated[str, Meta(min_length=1, max_length=200)]
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "UTC"
+    payload: Raw | UnsetType = UNSET
+    priority: PriorityIn | None = None
+    max_retries: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    tags: Tags | None = None
+    paused: bool = False
+
+
+class Schedule(_Response):
+    id: str
+    name: str
+    queue: str
+    cron: str
+    timezone: str
+    payload: Raw
+    priority: PriorityName
+    max_retries: int
+    tags: dict[str, str]
+    paused: bool
+    last_run: str | None
+    next_run: str | None
+    created_at: str
+
+
+class ScheduleList(_Response):
+    schedules: list[Schedule]

@@ -226,8 +226,8 @@ class JobFilter(TypedDict, total=False):
     """Search criteria (spec section 5), AND-combined; timestamps are aware datetimes or
     RFC 3339 strings. Used by `search`, `iter_search` and `bulk(filter=...)`."""
 
-    queue: str
-    state: list[StateName]
+    queue: str | list[str]
+    state: StateName | list[StateName]
     priority: PriorityName | list[PriorityName]
     tags: dict[str, str]
     payload_contains: str

@@ -338,7 +338,9 @@ class Worker:
                 self._give_slots(slots)
                 delay = backoff.next()
                 if isinstance(exc, JobbieError):
-                    log.warning("fetch failed (%s); retrying in %.2fs", exc, delay)
+                    # Every fetch loop sees the same outage: warn on the first failures only.
+                    level = logging.WARNING if backoff.failures % 20 == 1 else logging.DEBUG
+                    log.log(level, "fetch failed (%s); retrying in %.2fs", exc, delay)
                 else:
                     log.exception("unexpected error while fetching; retrying in %.2fs", delay)
                 await asyncio.sleep(delay)

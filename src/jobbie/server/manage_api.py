@@ -20,6 +20,8 @@ from jobbie.models import (
     Health,
     MoveRequest,
     QueueList,
+    ScheduleList,
+    ScheduleRequest,
     StatusResponse,
     ThrottleRequest,
     WorkerList,
@@ -150,3 +152,29 @@ async def cluster_status(request: Request) -> Response:
         id=settings.node_id, address=settings.bind, leader=True, last_seen=rfc3339(now_ms()) or ""
     )
     return json_response(ClusterStatus(mode="single", backend="sqlite", nodes=[node]))
+
+
+async def create_schedule(request: Request) -> Response:
+    req = await decode(request, ScheduleRequest)
+    spec = validation.schedule_spec(req, runtime(request).limits)
+    return json_response(await store(request).create_schedule(spec), 201)
+
+
+async def list_schedules(request: Request) -> Response:
+    return json_response(ScheduleList(schedules=await store(request).list_schedules()))
+
+
+async def get_schedule(request: Request) -> Response:
+    return json_response(await store(request).get_schedule(request.path_params["schedule_id"]))
+
+
+async def update_schedule(request: Request) -> Response:
+    req = await decode(request, ScheduleRequest)
+    spec = validation.schedule_spec(req, runtime(request).limits)
+    schedule_id = request.path_params["schedule_id"]
+    return json_response(await store(request).update_schedule(schedule_id, spec))
+
+
+async def delete_schedule(request: Request) -> Response:
+    await store(request).delete_schedule(request.path_params["schedule_id"])
+    return json_response(StatusResponse(status="deleted"))

@@ -34,9 +34,10 @@ class Endpoint:
     errors: tuple[int, ...] = ()
 
 
-W, Q, J, S = "worker protocol", "queues", "jobs", "server"
+W, Q, J, C, S = "worker protocol", "queues", "jobs", "schedules", "server"
 _JOB = "/api/v1/jobs/{job_id}"
 _QUEUE = "/api/v1/queues/{name}"
+_SCHEDULE = "/api/v1/schedules/{schedule_id}"
 
 ROUTES: tuple[Endpoint, ...] = (
     Endpoint(
@@ -115,6 +116,17 @@ ROUTES: tuple[Endpoint, ...] = (
              (400, 415)),
     Endpoint("DELETE", f"{_QUEUE}/throttle", manage_api.remove_throttle,
              "Remove a queue's throttle", Q, None, {200: m.Queue}, (400,)),
+    Endpoint("GET", "/api/v1/schedules", manage_api.list_schedules, "Every cron schedule",
+             C, None, {200: m.ScheduleList}),
+    Endpoint("POST", "/api/v1/schedules", manage_api.create_schedule,
+             "Create a cron schedule", C, m.ScheduleRequest, {201: m.Schedule},
+             (400, 409, 413, 415)),
+    Endpoint("GET", _SCHEDULE, manage_api.get_schedule, "One cron schedule", C,
+             None, {200: m.Schedule}, (404,)),
+    Endpoint("PUT", _SCHEDULE, manage_api.update_schedule, "Replace a cron schedule", C,
+             m.ScheduleRequest, {200: m.Schedule}, (400, 404, 409, 413, 415)),
+    Endpoint("DELETE", _SCHEDULE, manage_api.delete_schedule, "Delete a cron schedule", C,
+             None, {200: m.StatusResponse}, (404,)),
     Endpoint("GET", "/api/v1/workers", manage_api.list_workers, "Workers seen recently", S,
              None, {200: m.WorkerList}),
     Endpoint("GET", "/api/v1/cluster/status", manage_api.cluster_status,

@@ -22,7 +22,9 @@ from jobbie.models import (
     FetchRequest,
     HeartbeatRequest,
     ReleaseRequest,
+    ScheduleRequest,
 )
+from jobbie.store.cron import check_cron, zone
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
@@ -34,6 +36,7 @@ from jobbie.store.params import (
     HeartbeatParams,
     NewJob,
     ReleaseParams,
+    ScheduleSpec,
 )
 from jobbie.store.rules import (
     DEFAULT_LEASE_MS,
@@ -215,3 +218,19 @@ def heartbeat_params(req: HeartbeatRequest, limits: Limits) -> HeartbeatParams:
             )
         )
     return HeartbeatParams(worker_id=req.worker_id, jobs=tuple(jobs))
+
+
+def schedule_spec(req: ScheduleRequest, limits: Limits) -> ScheduleSpec:
+    """Validate a schedule: the cron expression and the IANA time zone."""
+    zone(req.timezone)
+    return ScheduleSpec(
+        name=req.name,
+        queue=req.queue,
+        cron=check_cron(req.cron),
+        timezone=req.timezone,
+        payload=json_text(req.payload, "payload", limits),
+        priority=Priority.parse(req.priority if req.priority is not None else "normal").value,
+        max_retries=DEFAULT_RETRY.max_retries if req.max_retries is None else req.max_retries,
+        tags=msgspec.json.encode(req.tags or {}).decode(),
+        paused=req.paused,
+    )

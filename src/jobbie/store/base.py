@@ -22,6 +22,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    Schedule,
     WorkerInfo,
 )
 from jobbie.store.params import (
@@ -33,6 +34,7 @@ from jobbie.store.params import (
     HeartbeatParams,
     NewJob,
     ReleaseParams,
+    ScheduleSpec,
 )
 
 WakeCallback = Callable[[Iterable[str]], None]
@@ -129,6 +131,26 @@ class Store(Protocol):
 
     async def bulk(self, spec: BulkSpec) -> BulkResponse | BulkAccepted:
         """Apply an action to many jobs in chunks (in the background when many)."""
+        ...
+
+    async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
+        """Create a cron schedule (409 when the name is taken)."""
+        ...
+
+    async def update_schedule(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
+        """Replace a schedule's definition; its next run is recomputed."""
+        ...
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule (jobs it enqueued stay)."""
+        ...
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        """One schedule with its last and next run."""
+        ...
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
         ...
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:

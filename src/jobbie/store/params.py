@@ -110,3 +110,18 @@ class BulkSpec:
     where: tuple[str, tuple[object, ...]] | None = None  # backend SQL and its parameters
     move_to_queue: str | None = None
     priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSpec:
+    """A validated cron schedule."""
+
+    name: str
+    queue: str
+    cron: str
+    timezone: str
+    payload: str  # JSON text
+    priority: int
+    max_retries: int
+    tags: str  # JSON object text
+    paused: bool

@@ -18,6 +18,7 @@ from jobbie.models import (
     Queue,
     QueueCounts,
     QueueTotals,
+    Schedule,
     Throttle,
     WorkerInfo,
     WorkerRef,
@@ -231,3 +232,32 @@ def count_matches(conn: sqlite3.Connection, spec: BulkSpec) -> tuple[int, int]:
     assert spec.where is not None
     sql, params = spec.where
     return conn.execute(f"SELECT count(*) FROM jobs WHERE {sql}", params).fetchone()[0], 0
+
+
+def schedule_from_row(row: sqlite3.Row) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        name=row["name"],
+        queue=row["queue"],
+        cron=row["cron"],
+        timezone=row["timezone"],
+        payload=_raw(row["payload"]),
+        priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
+        max_retries=row["max_retries"],
+        tags=msgspec.json.decode(row["tags"]),
+        paused=bool(row["paused"]),
+        last_run=rfc3339(row["last_run"]),
+        next_run=None if row["paused"] else rfc3339(row["next_run"]),
+        created_at=rfc3339(row["created_at"]) or "",
+    )
+
+
+def get_schedule(conn: sqlite3.Connection, schedule_id: str) -> Schedule:
+    row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} not found")
+    return schedule_from_row(row)
+
+
+def list_schedules(conn: sqlite3.Connection) -> list[Schedule]:
+    return [schedule_from_row(r) for r in conn.execute("SELECT * FROM schedules ORDER BY name")]

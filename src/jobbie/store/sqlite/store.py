@@ -22,6 +22,7 @@ from jobbie.models import (
     FailResponse,
     JobDetail,
     Queue,
+    Schedule,
     WorkerInfo,
 )
 from jobbie.store.base import Claim, WakeCallback
@@ -36,8 +37,18 @@ from jobbie.store.params import (
     NewJob,
     ReleaseParams,
     Retention,
+    ScheduleSpec,
 )
-from jobbie.store.sqlite import bulk, claim, enqueue, finish, manage, queries, sweep
+from jobbie.store.sqlite import (
+    bulk,
+    claim,
+    enqueue,
+    finish,
+    manage,
+    queries,
+    schedules,
+    sweep,
+)
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.reader import Reader
 from jobbie.store.sqlite.writer import Tx, Writer
@@ -219,6 +230,23 @@ class SqliteStore:
             with contextlib.suppress(Exception):
                 await self._writer.run(lambda tx: bulk.record_end(tx, bulk_id, status))
 
+    async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
+        schedule_id = await self._writer.run(lambda tx: schedules.create(tx, spec))
+        return await self.get_schedule(schedule_id)
+
+    async def update_schedule(self, schedule_id: str, spec: ScheduleSpec) -> Schedule:
+        await self._writer.run(lambda tx: schedules.update(tx, schedule_id, spec))
+        return await self.get_schedule(schedule_id)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._writer.run(lambda tx: schedules.delete(tx, schedule_id))
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return await self._reader.run(lambda conn: queries.get_schedule(conn, schedule_id))
+
+    async def list_schedules(self) -> list[Schedule]:
+        return await self._reader.run(queries.list_schedules)
+
     async def get_bulk(self, bulk_id: str) -> BulkStatus:
         return await self._reader.run(lambda conn: queries.get_bulk(conn, bulk_id))
 
@@ -248,6 +276,7 @@ class SqliteStore:
         retention = self.retention
         steps: dict[str, Callable[[Tx], int]] = {
             "promoted": lambda tx: sweep.promote_due(tx, CHUNK),
+            "schedules_fired": lambda tx: schedules.fire_due(tx, CHUNK),
             "reclaimed": lambda tx: finish.reclaim_expired_leases(tx, CHUNK),
             "expired": lambda tx: finish.expire_waiting_jobs(tx, CHUNK),
             "unique_locks_pruned": lambda tx: sweep.prune_unique_locks(tx, CHUNK),
