@@ -502,3 +502,14 @@ class Schedule(_Response):
 
 class ScheduleList(_Response):
     schedules: list[Schedule]
+
+
+class EventMessage(_Response):
+    """One lifecycle event, as streamed by `GET /api/v1/events`."""
+
+    id: int
+    type: str
+    job_id: str | None
+    queue: str | None
+    data: Any
+    at: str

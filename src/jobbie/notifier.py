@@ -53,6 +53,19 @@ class Notifier:
     def __init__(self) -> None:
         self._by_queue: dict[str, set[Waiter]] = {}
         self.closed = False
+        self._commit = asyncio.Event()
+
+    @property
+    def commit_event(self) -> asyncio.Event:
+        """Set by the next commit (or shutdown). Take it *before* reading, then wait on it,
+        so a commit between the read and the wait is not missed."""
+        return self._commit
+
+    def on_commit(self, queues: Iterable[str]) -> None:
+        """A write group committed: wake its queues' waiters and every commit watcher."""
+        self.notify(queues)
+        event, self._commit = self._commit, asyncio.Event()
+        event.set()
 
     def subscribe(self, queues: Iterable[str]) -> Waiter:
         waiter = Waiter(self, tuple(queues))
@@ -79,6 +92,7 @@ class Notifier:
     def close(self) -> None:
         """Shutting down: wake everyone, and make new subscriptions return at once."""
         self.closed = True
+        self._commit.set()
         for waiters in self._by_queue.values():
             for waiter in waiters:
                 waiter.signal()

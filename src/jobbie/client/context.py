@@ -9,9 +9,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
+
 from jobbie.client.types import Job
 
 _NOTHING = object()
+
+
+def _check_json(value: Any) -> None:
+    """Raise TypeError here, in the handler, for a value that cannot be sent as JSON."""
+    msgspec.json.encode(value)
 
 
 class JobContext:
@@ -105,6 +112,7 @@ class JobContext:
         (use `await ctx.acheckpoint(data)` to wait). When the server cannot be reached the
         checkpoint is kept and sent with the next heartbeat.
         """
+        _check_json(data)
         self._checkpoint = data
         self.checkpoint_version += 1
         if self._on_loop():
@@ -121,6 +129,7 @@ class JobContext:
 
     async def acheckpoint(self, data: Any) -> None:
         """`checkpoint` for async handlers: returns once the server has the checkpoint."""
+        _check_json(data)
         self._checkpoint = data
         self.checkpoint_version += 1
         await self._save_quietly()
@@ -132,7 +141,9 @@ class JobContext:
         message: str | None = None,
     ) -> None:
         """Report progress; it goes to the server with the next heartbeat."""
-        self._progress = {"current": current, "total": total, "message": message}
+        progress = {"current": current, "total": total, "message": message}
+        _check_json(progress)
+        self._progress = progress
         self.progress_version += 1
 
     # --- for the worker -------------------------------------------------------------------

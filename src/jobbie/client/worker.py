@@ -122,6 +122,8 @@ class Worker:
             raise ValueError("concurrency must be at least 1")
         if heartbeat_interval <= 0:
             raise ValueError("heartbeat_interval must be positive")
+        if not 0 <= poll_timeout <= 60:
+            raise ValueError("poll_timeout must be between 0 and 60 seconds")
         self.url = url
         self.queues = [_check_queue(q) for q in queues] if queues is not None else None
         self.concurrency = concurrency
@@ -301,7 +303,7 @@ class Worker:
         checkpoint = ctx.checkpoint_value() if ctx.has_checkpoint else None
         try:
             await self._api.release(ctx.job, checkpoint)
-        except JobbieError as exc:
+        except Exception as exc:
             log.warning("could not release job %s: %s", ctx.job_id, exc)
             return
         self.stats.released += 1
@@ -388,6 +390,8 @@ class Worker:
                     result = await handler(job, ctx)
                 else:
                     result = await pool.run(lambda: handler(job, ctx))
+                    if inspect.isawaitable(result):  # e.g. a partial of an async function
+                        result = await result
             except Exception as exc:
                 backtrace = "".join(traceback.format_exception(exc))
                 log.info("job %s (%s) failed: %s: %s", job.id, job.queue, type(exc).__name__, exc)
@@ -481,7 +485,17 @@ class Worker:
                 update["checkpoint"] = ctx.checkpoint_value()
             updates[ctx.job_id] = update
             sent[ctx.job_id] = versions
-        answers = await self._api.heartbeat(updates, worker_id=self.worker_id)
+        try:
+            answers = await self._api.heartbeat(updates, worker_id=self.worker_id)
+        except (PayloadTooLarge, ValidationError) as exc:
+            if all(len(update) == 1 for update in updates.values()):
+                raise
+            # One oversized checkpoint must not stop every lease from being extended.
+            log.error("the server refused a progress or checkpoint, dropping them: %s", exc)
+            bare: dict[str, HeartbeatUpdate] = {
+                job_id: {"attempt": update["attempt"]} for job_id, update in updates.items()
+            }
+            answers = await self._api.heartbeat(bare, worker_id=self.worker_id)
         for ctx in contexts:
             if ctx.job_id not in sent:
                 continue

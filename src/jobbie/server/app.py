@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> Starlette:
         store = await SqliteStore.open(
             settings.data_dir,
             durable=settings.durable,
-            on_wake=rt.notifier.notify,
+            on_commit=rt.notifier.on_commit,
             retention=settings.retention,
         )
         rt.store = store
@@ -56,7 +56,13 @@ def create_app(settings: Settings) -> Starlette:
             await store.close()
             log.info("shutdown: writer flushed, database closed")
 
-    middleware = [Middleware(RequestContextMiddleware, access=settings.access_log)]
+    middleware = [
+        Middleware(
+            RequestContextMiddleware,
+            access=settings.access_log,
+            observe=rt.metrics.observe_request,
+        )
+    ]
     if settings.cors_origins:
         middleware.append(
             Middleware(

@@ -28,6 +28,7 @@ from jobbie.models import (
 )
 from jobbie.server import validation
 from jobbie.server.bodies import decode, json_response
+from jobbie.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jobbie.server.runtime import runtime, store
 from jobbie.timeutil import DAY_MS, duration_ms, now_ms, rfc3339
 
@@ -42,6 +43,13 @@ def queue_name(request: Request) -> str:
             f"invalid queue name {name!r}: use 1-200 characters of [A-Za-z0-9._:-]"
         )
     return name
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition of queue counts, totals and latency histograms."""
+    rt = runtime(request)
+    body = rt.metrics.render(await store(request).list_queues(), rt.notifier.waiting)
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 async def get_job(request: Request) -> Response:

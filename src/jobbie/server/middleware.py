@@ -10,7 +10,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +22,8 @@ access_log = logging.getLogger("jobbie.access")
 log = logging.getLogger("jobbie.server")
 
 _REQUEST_ID = b"x-request-id"
+# (method, route template, status, seconds)
+Observer = Callable[[str, str, int, float], None]
 _OPEN_PATHS = ("/healthz",)
 
 
@@ -52,9 +54,12 @@ class RequestContextMiddleware:
     """Gives each request an id (echoing a sane client-sent one), puts it on every response,
     logs one JSON access line, and turns an unhandled exception into a logged 500."""
 
-    def __init__(self, app: ASGIApp, *, access: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access: bool = True, observe: Observer | None = None
+    ) -> None:
         self.app = app
         self.access = access
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,6 +91,10 @@ class RequestContextMiddleware:
                 status = 500
                 await _send_error(send_with_id, 500, "INTERNAL", "internal server error")
         finally:
+            elapsed = time.perf_counter() - started
+            if self.observe is not None:
+                route = scope.get("route")
+                self.observe(scope["method"], getattr(route, "path", "unmatched"), status, elapsed)
             if self.access and access_log.isEnabledFor(logging.INFO):
                 access_log.info(
                     "request",
@@ -93,7 +102,7 @@ class RequestContextMiddleware:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                        "ms": round(elapsed * 1000, 3),
                     },
                 )
             request_id.reset(token)

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobbie import models as m
-from jobbie.server import manage_api, openapi, worker_api
+from jobbie.server import events_api, manage_api, openapi, worker_api
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -131,6 +131,10 @@ ROUTES: tuple[Endpoint, ...] = (
              None, {200: m.WorkerList}),
     Endpoint("GET", "/api/v1/cluster/status", manage_api.cluster_status,
              "Nodes and which one runs the scheduler", S, None, {200: m.ClusterStatus}),
+    Endpoint("GET", "/api/v1/events", events_api.stream_events,
+             "Lifecycle events as Server-Sent Events (filter ?queue=&type=; Last-Event-ID)", S,
+             None, {200: None}, (400,)),
+    Endpoint("GET", "/metrics", manage_api.metrics, "Prometheus metrics", S, None, {200: None}),
     Endpoint("GET", "/healthz", manage_api.healthz, "Liveness and database check", S,
              None, {200: m.Health}, (503,)),
     Endpoint("GET", "/openapi.json", openapi.openapi_json, "This OpenAPI 3.1 document", S,

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from jobbie.config import Settings
 from jobbie.notifier import Notifier
 from jobbie.scheduler import Scheduler
+from jobbie.server.metrics import Metrics
 from jobbie.server.validation import Limits
 from jobbie.store.base import Store
 
@@ -26,6 +27,7 @@ class Runtime:
     scheduler: Scheduler | None = None
     draining: bool = False
     openapi: bytes = b"{}"
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def limits(self) -> Limits:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -47,9 +49,11 @@ async def fetch(request: Request) -> Response:
     rt = runtime(request)
     if rt.draining:
         raise Unavailable("the server is shutting down")
+    started = time.perf_counter()
     jobs = await fetch_jobs(
         store(request), rt.notifier, params, timeout, lambda: _disconnected(request)
     )
+    rt.metrics.fetch_wait.observe(time.perf_counter() - started)
     if not jobs:
         return Response(status_code=204)
     if req.count is None:

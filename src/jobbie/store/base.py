@@ -18,6 +18,7 @@ from jobbie.models import (
     BulkStatus,
     EnqueueBatchResponse,
     EnqueueResponse,
+    EventMessage,
     FailResponse,
     FetchedJob,
     JobDetail,
@@ -37,7 +38,8 @@ from jobbie.store.params import (
     ScheduleSpec,
 )
 
-WakeCallback = Callable[[Iterable[str]], None]
+# Called after every committed write group with the queues that may have new work.
+CommitCallback = Callable[[Iterable[str]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,16 @@ class Store(Protocol):
 
     async def list_schedules(self) -> list[Schedule]:
         """Every schedule, by name."""
+        ...
+
+    async def read_events(
+        self, after_id: int, queues: tuple[str, ...], types: tuple[str, ...], limit: int
+    ) -> list[EventMessage]:
+        """Events after `after_id`, oldest first, filtered by queue and type when given."""
+        ...
+
+    async def last_event_id(self) -> int:
+        """The newest event's id (0 when none)."""
         ...
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:

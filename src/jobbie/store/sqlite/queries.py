@@ -10,6 +10,7 @@ from jobbie.errors import NotFound
 from jobbie.models import (
     Batch,
     BulkStatus,
+    EventMessage,
     Job,
     JobDetail,
     JobError,
@@ -261,3 +262,38 @@ def get_schedule(conn: sqlite3.Connection, schedule_id: str) -> Schedule:
 
 def list_schedules(conn: sqlite3.Connection) -> list[Schedule]:
     return [schedule_from_row(r) for r in conn.execute("SELECT * FROM schedules ORDER BY name")]
+
+
+def read_events(
+    conn: sqlite3.Connection,
+    after_id: int,
+    queues: tuple[str, ...],
+    types: tuple[str, ...],
+    limit: int,
+) -> list[EventMessage]:
+    """Events after `after_id`, oldest first, optionally only some queues and types."""
+    sql = "SELECT id, type, job_id, queue, data, at FROM events WHERE id > ?"
+    params: list[object] = [after_id]
+    if queues:
+        sql += " AND queue IN (SELECT value FROM json_each(?))"
+        params.append(msgspec.json.encode(queues).decode())
+    if types:
+        sql += " AND type IN (SELECT value FROM json_each(?))"
+        params.append(msgspec.json.encode(types).decode())
+    sql += " ORDER BY id LIMIT ?"
+    params.append(limit)
+    return [
+        EventMessage(
+            id=r["id"],
+            type=r["type"],
+            job_id=r["job_id"],
+            queue=r["queue"],
+            data=None if r["data"] is None else msgspec.json.decode(r["data"]),
+            at=rfc3339(r["at"]) or "",
+        )
+        for r in conn.execute(sql, params)
+    ]
+
+
+def last_event_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])

@@ -19,13 +19,14 @@ from jobbie.models import (
     BulkStatus,
     EnqueueBatchResponse,
     EnqueueResponse,
+    EventMessage,
     FailResponse,
     JobDetail,
     Queue,
     Schedule,
     WorkerInfo,
 )
-from jobbie.store.base import Claim, WakeCallback
+from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.ids import new_id
 from jobbie.store.params import (
     AckParams,
@@ -83,14 +84,14 @@ class SqliteStore:
         data_dir: Path,
         *,
         durable: bool = True,
-        on_wake: WakeCallback | None = None,
+        on_commit: CommitCallback | None = None,
         retention: Retention | None = None,
     ) -> SqliteStore:
         """Create the directory and database if needed, migrate, start the writer."""
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_FILE
         conn = await asyncio.to_thread(_open_writer_connection, path, durable)
-        writer = Writer(conn, asyncio.get_running_loop(), on_wake or (lambda queues: None))
+        writer = Writer(conn, asyncio.get_running_loop(), on_commit or (lambda queues: None))
         writer.start()
         # A bulk operation cut short by a restart will not resume: say so.
         await writer.run(bulk.record_interrupted)
@@ -246,6 +247,16 @@ class SqliteStore:
 
     async def list_schedules(self) -> list[Schedule]:
         return await self._reader.run(queries.list_schedules)
+
+    async def read_events(
+        self, after_id: int, queues: tuple[str, ...], types: tuple[str, ...], limit: int
+    ) -> list[EventMessage]:
+        return await self._reader.run(
+            lambda conn: queries.read_events(conn, after_id, queues, types, limit)
+        )
+
+    async def last_event_id(self) -> int:
+        return await self._reader.run(queries.last_event_id)
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:
         return await self._reader.run(lambda conn: queries.get_bulk(conn, bulk_id))

@@ -154,5 +154,4 @@ class Writer:
                 future.set_result(result)
             else:
                 future.set_exception(error)
-        if wake:
-            self._on_commit(wake)
+        self._on_commit(wake)

@@ -1,0 +1,215 @@
+"""Job search as a backend-agnostic value: the validated filter and the keyset-pagination cursor.
+
+`search_filter` turns a wire `SearchRequest` into a `SearchFilter` of normalised values (epoch
+ms, priority numbers, a parsed `payload_jq`); each backend compiles that filter to its own SQL.
+
+Pagination is keyset on (sort key, seq) in one direction, so every matching job is visited
+once even while jobs are inserted between pages. The sort key of a nullable column
+(`started_at`, `completed_at`, `scheduled_at`) is the value with NULL mapped to a sentinel that
+sorts last in either direction (`sort_key`), so jobs without the timestamp come at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from jobbie.errors import ValidationError
+from jobbie.models import SearchRequest, SortField
+from jobbie.store import jq
+from jobbie.store.states import Priority
+from jobbie.timeutil import datetime_to_ms
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "NULLABLE_SORTS",
+    "Cursor",
+    "SearchFilter",
+    "decode_cursor",
+    "encode_cursor",
+    "search_filter",
+    "sort_key",
+]
+
+DEFAULT_LIMIT = 50
+MAX_LIST = 100  # queues in one filter: each is a bound parameter
+NULLABLE_SORTS = frozenset({"started_at", "completed_at", "scheduled_at"})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_CURSOR_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cursor:
+    """Where the previous page ended: its last row's sort key and seq, for one sort and order."""
+
+    sort: SortField
+    descending: bool
+    key: int  # `sort_key` of the last row (never None)
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchFilter:
+    """A validated search; empty tuples and None mean "no condition". Times are epoch ms and
+    every `*_after`/`*_before` bound is exclusive."""
+
+    queues: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    priorities: tuple[int, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # every (key, value) pair must match
+    payload_contains: str | None = None
+    payload_jq: jq.Expr | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+    scheduled_after: int | None = None
+    scheduled_before: int | None = None
+    started_after: int | None = None
+    started_before: int | None = None
+    completed_after: int | None = None
+    completed_before: int | None = None
+    expire_after: int | None = None
+    expire_before: int | None = None
+    attempt_min: int | None = None
+    attempt_max: int | None = None
+    unique_key: str | None = None
+    batch_id: str | None = None
+    worker_id: str | None = None
+    has_errors: bool | None = None
+    error_contains: str | None = None
+    job_id_prefix: str | None = None
+    sort: SortField = "created_at"
+    descending: bool = True
+    limit: int = DEFAULT_LIMIT
+    cursor: Cursor | None = None
+
+
+def search_filter(req: SearchRequest) -> SearchFilter:
+    """Validate and normalise a search request; raise ValidationError (400) on a bad one."""
+    sort: SortField = req.sort or "created_at"
+    descending = req.order != "asc"
+    cursor = None
+    if req.cursor is not None:
+        cursor = decode_cursor(req.cursor)
+        if (cursor.sort, cursor.descending) != (sort, descending):
+            made_for = _describe(cursor.sort, cursor.descending)
+            raise ValidationError(
+                f"cursor: it belongs to a search sorted by {made_for}, not"
+                f" {_describe(sort, descending)}; send the same sort and order on every page"
+            )
+    low, high = req.attempt_min, req.attempt_max
+    if low is not None and high is not None and low > high:
+        raise ValidationError("attempt_min must not be greater than attempt_max")
+    times = {name: _ms(getattr(req, name)) for name in _TIME_FIELDS}
+    for prefix in ("created", "scheduled", "started", "completed", "expire"):
+        after, before = times[f"{prefix}_after"], times[f"{prefix}_before"]
+        if after is not None and before is not None and after >= before:
+            raise ValidationError(f"{prefix}_after must be earlier than {prefix}_before")
+    return SearchFilter(
+        queues=_names("queue", req.queue),
+        states=_names("state", req.state),
+        priorities=tuple(Priority.parse(p).value for p in _names("priority", req.priority)),
+        tags=tuple(sorted((req.tags or {}).items())),
+        payload_contains=req.payload_contains,
+        payload_jq=None if req.payload_jq is None else jq.parse_jq(req.payload_jq),
+        created_after=times["created_after"],
+        created_before=times["created_before"],
+        scheduled_after=times["scheduled_after"],
+        scheduled_before=times["scheduled_before"],
+        started_after=times["started_after"],
+        started_before=times["started_before"],
+        completed_after=times["completed_after"],
+        completed_before=times["completed_before"],
+        expire_after=times["expire_after"],
+        expire_before=times["expire_before"],
+        attempt_min=req.attempt_min,
+        attempt_max=req.attempt_max,
+        unique_key=req.unique_key,
+        batch_id=req.batch_id,
+        worker_id=req.worker_id,
+        has_errors=req.has_errors,
+        error_contains=req.error_contains,
+        job_id_prefix=req.job_id_prefix,
+        sort=sort,
+        descending=descending,
+        limit=req.limit or DEFAULT_LIMIT,
+        cursor=cursor,
+    )
+
+
+_TIME_FIELDS = tuple(
+    f"{prefix}_{side}"
+    for prefix in ("created", "scheduled", "started", "completed", "expire")
+    for side in ("after", "before")
+)
+
+
+def _ms(value: datetime | None) -> int | None:
+    return None if value is None else datetime_to_ms(value)
+
+
+def _names(field: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """One name or a list, without duplicates; an empty list is refused rather than read as
+    "everything", since the same filter drives bulk deletes."""
+    if value is None:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    if not names:
+        raise ValidationError(f"{field}: an empty list matches nothing; omit {field} to match all")
+    unique = tuple(dict.fromkeys(names))
+    if len(unique) > MAX_LIST:
+        raise ValidationError(f"{field}: at most {MAX_LIST} values")
+    return unique
+
+
+def _describe(sort: str, descending: bool) -> str:
+    return f"{sort} {'desc' if descending else 'asc'}"
+
+
+# --- sort keys and cursors ------------------------------------------------------------------------
+
+
+def sort_key(descending: bool, value: int | None) -> int:
+    """The key a row sorts by: the column value, or for NULL a sentinel that sorts last."""
+    if value is not None:
+        return value
+    return _INT64_MIN if descending else _INT64_MAX
+
+
+class _CursorWire(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    version: int
+    sort: SortField
+    order: Literal["asc", "desc"]
+    key: int
+    seq: int
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """An opaque URL-safe token for `cursor` (base64 of a small JSON array, no padding)."""
+    wire = _CursorWire(
+        _CURSOR_VERSION, cursor.sort, "desc" if cursor.descending else "asc", cursor.key, cursor.seq
+    )
+    return base64.urlsafe_b64encode(msgspec.json.encode(wire)).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(token: str) -> Cursor:
+    """Read a token made by `encode_cursor`; anything else is a ValidationError."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        wire = msgspec.json.decode(raw, type=_CursorWire)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        # binascii.Error is a ValueError; non-ASCII tokens raise ValueError too.
+        raise ValidationError("cursor: not a cursor returned by this server") from None
+    valid = (
+        wire.version == _CURSOR_VERSION
+        and _INT64_MIN <= wire.key <= _INT64_MAX
+        and 0 <= wire.seq <= _INT64_MAX
+    )
+    if not valid:
+        raise ValidationError("cursor: not a cursor returned by this server")
+    return Cursor(sort=wire.sort, descending=wire.order == "desc", key=wire.key, seq=wire.seq)
