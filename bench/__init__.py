@@ -1,0 +1,1 @@
+"""Jobbie benchmarks: `python -m bench.run` (or `make bench`); see bench/README.md."""
