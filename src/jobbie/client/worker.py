@@ -52,6 +52,7 @@ H = TypeVar("H", bound=Handler)
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _TRANSIENT = (ServerUnreachable, Unavailable)
 _DEFAULT_LEASE = 60.0
+_MAX_ERROR_CHARS = 64 * 1024
 
 
 @dataclass
@@ -398,6 +399,8 @@ class Worker:
                 await self._fail(ctx, f"{type(exc).__name__}: {exc}", backtrace)
                 return
             await self._ack(ctx, result)
+        except Exception:
+            log.exception("job %s: unexpected error in the worker; its lease will expire", job.id)
         finally:
             self._running.pop(job.id, None)
             self._give_slots(1)
@@ -415,7 +418,15 @@ class Worker:
             self.stats.completed += 1
 
     async def _fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
-        answer = await self._report(ctx, lambda: self._api.fail(ctx.job, error, backtrace))
+        # Keep the message and traceback well inside the server's 1 MiB limit.
+        error = error[:_MAX_ERROR_CHARS]
+        if backtrace is not None and len(backtrace) > _MAX_ERROR_CHARS:
+            backtrace = "...\n" + backtrace[-_MAX_ERROR_CHARS:]
+        try:
+            answer = await self._report(ctx, lambda: self._api.fail(ctx.job, error, backtrace))
+        except JobbieError as exc:
+            log.error("could not fail job %s: %s", ctx.job_id, exc)
+            return
         if answer is not None:
             self.stats.failed += 1
 

@@ -178,7 +178,8 @@ def sort_key(descending: bool, value: int | None) -> int:
     """The key a row sorts by: the column value, or for NULL a sentinel that sorts last."""
     if value is not None:
         return value
-    return _INT64_MIN if descending else _INT64_MAX
+    # ±(2**63 - 1): SQLite reads -2**63 written as a literal as a float.
+    return -_INT64_MAX if descending else _INT64_MAX
 
 
 class _CursorWire(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

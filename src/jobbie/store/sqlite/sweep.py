@@ -59,9 +59,14 @@ def prune_events(tx: Tx, retention: Retention, limit: int) -> int:
 
 
 def prune_finished_jobs(tx: Tx, retention: Retention, limit: int) -> int:
-    """Delete completed and dead jobs past retention (their errors go with them)."""
+    """Delete finished jobs past retention (their errors go with them). Cancelled jobs are
+    kept as long as completed ones."""
     deleted = 0
-    for state, keep_ms in (("completed", retention.completed_ms), ("dead", retention.dead_ms)):
+    for state, keep_ms in (
+        ("completed", retention.completed_ms),
+        ("cancelled", retention.completed_ms),
+        ("dead", retention.dead_ms),
+    ):
         deleted += tx.execute(
             "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE state = ?"
             " AND completed_at < ? ORDER BY completed_at LIMIT ?)",
