@@ -13,13 +13,16 @@ Grammar (positions in error messages are 0-based character offsets):
                | literal CMP path
                | path "|" "length" CMP number
                | path "|" ("contains" | "startswith" | "endswith") "(" literal ")"
-    path      := "." | ( "." name | "." string | "[" int "]" | "." "[" (int | string) "]" )+
+    path      := "." | segment+                 -- no spaces between segments
+    segment   := "." NAME | "." string | "."? "[" (int | string) "]"   -- "[" alone: not first
     CMP       := "==" | "!=" | "<" | "<=" | ">" | ">="
     literal   := JSON string | JSON number | true | false | null
 
 As in jq, `|` binds loosest, so `.a and .b | not` is `not (.a and .b)`; only `| not` may follow
-a complete expression (write `(.a | not) and .b` to combine further). Path segments are written
-without spaces between them. The backend gives the meaning; see `store/sqlite/search_sql.py`.
+a complete expression (write `(.a | not) and .b` to combine further). NAME is
+[A-Za-z_][A-Za-z0-9_]*; other keys use a string (without quotes, backslashes or control
+characters, which SQLite's JSON paths cannot express). Indexes may be negative (from the end).
+The backend gives the meaning; see `store/sqlite/search_sql.py`.
 """
 
 from __future__ import annotations
@@ -392,8 +395,9 @@ class _Parser:
             _fail(f"more than {MAX_TERMS} conditions (at position {token.start})")
         if self._starts_literal(token):
             value = self._literal()
+            op_token = self._peek()
             op = self._compare_op("a comparison operator after a literal")
-            return _compare(self._path(), _MIRROR[op], value, token)
+            return _compare(self._path(), _MIRROR[op], value, op_token)
         if token.kind not in ("field", "."):
             self._expected("a path (such as `.a`), a literal, `not` or `(`")
         path = self._path()
@@ -506,10 +510,10 @@ def _key(key: str, token: _Token) -> str:
     return key
 
 
-def _compare(path: Path, op: CompareOp, value: Scalar, token: _Token) -> Compare:
+def _compare(path: Path, op: CompareOp, value: Scalar, op_token: _Token) -> Compare:
     if op not in ("==", "!=") and (value is None or isinstance(value, bool)):
         _fail(
-            f"{op} at position {token.start} compares only numbers or strings"
+            f"{op_token.text} at position {op_token.start} compares only numbers or strings"
             " (it never holds for true, false or null)"
         )
     return Compare(path, op, value)

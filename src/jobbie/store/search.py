@@ -3,10 +3,11 @@
 `search_filter` turns a wire `SearchRequest` into a `SearchFilter` of normalised values (epoch
 ms, priority numbers, a parsed `payload_jq`); each backend compiles that filter to its own SQL.
 
-Pagination is keyset on (sort key, seq) in one direction, so every matching job is visited
-once even while jobs are inserted between pages. The sort key of a nullable column
-(`started_at`, `completed_at`, `scheduled_at`) is the value with NULL mapped to a sentinel that
-sorts last in either direction (`sort_key`), so jobs without the timestamp come at the end.
+Pagination is keyset on (sort value, seq) in one direction, so every matching job is visited
+once even while jobs are inserted between pages. In the nullable sort columns (`started_at`,
+`completed_at`, `scheduled_at`) NULL sorts below every value, as SQLite orders it: first when
+ascending, last when descending (PostgreSQL needs `NULLS FIRST`/`NULLS LAST` spelt out). Plain
+column order lets an index such as (state, completed_at) serve the sort.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "search_filter",
-    "sort_key",
 ]
 
 DEFAULT_LIMIT = 50
@@ -50,7 +50,7 @@ class Cursor:
 
     sort: SortField
     descending: bool
-    key: int  # `sort_key` of the last row (never None)
+    key: int | None  # the last row's sort column (None only for the nullable columns)
     seq: int
 
 
@@ -171,22 +171,14 @@ def _describe(sort: str, descending: bool) -> str:
     return f"{sort} {'desc' if descending else 'asc'}"
 
 
-# --- sort keys and cursors ------------------------------------------------------------------------
-
-
-def sort_key(descending: bool, value: int | None) -> int:
-    """The key a row sorts by: the column value, or for NULL a sentinel that sorts last."""
-    if value is not None:
-        return value
-    # ±(2**63 - 1): SQLite reads -2**63 written as a literal as a float.
-    return -_INT64_MAX if descending else _INT64_MAX
+# --- cursors --------------------------------------------------------------------------------------
 
 
 class _CursorWire(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     version: int
     sort: SortField
     order: Literal["asc", "desc"]
-    key: int
+    key: int | None
     seq: int
 
 
@@ -208,7 +200,8 @@ def decode_cursor(token: str) -> Cursor:
         raise ValidationError("cursor: not a cursor returned by this server") from None
     valid = (
         wire.version == _CURSOR_VERSION
-        and _INT64_MIN <= wire.key <= _INT64_MAX
+        and (wire.key is not None or wire.sort in NULLABLE_SORTS)
+        and (wire.key is None or _INT64_MIN <= wire.key <= _INT64_MAX)
         and 0 <= wire.seq <= _INT64_MAX
     )
     if not valid:
