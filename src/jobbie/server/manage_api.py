@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -22,6 +23,7 @@ from jobbie.models import (
     QueueList,
     ScheduleList,
     ScheduleRequest,
+    SearchRequest,
     StatusResponse,
     ThrottleRequest,
     WorkerList,
@@ -30,6 +32,7 @@ from jobbie.server import validation
 from jobbie.server.bodies import decode, json_response
 from jobbie.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jobbie.server.runtime import runtime, store
+from jobbie.store.search import search_filter
 from jobbie.timeutil import DAY_MS, duration_ms, now_ms, rfc3339
 
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
@@ -139,6 +142,27 @@ async def bulk(request: Request) -> Response:
     req = await decode(request, BulkRequest)
     result = await store(request).bulk(validation.bulk_spec(req))
     return json_response(result, 202 if isinstance(result, BulkAccepted) else 200)
+
+
+async def search_jobs(request: Request) -> Response:
+    req = await decode(request, SearchRequest)
+    return json_response(await store(request).search(search_filter(req)))
+
+
+async def dead_jobs(request: Request) -> Response:
+    """The dead-letter queue: a search shortcut taking `queue`, `limit` and `cursor`."""
+    query = request.query_params
+    fields: dict[str, object] = {"state": ["dead"]}
+    if query.getlist("queue"):
+        fields["queue"] = query.getlist("queue")
+    for name in ("limit", "cursor"):
+        if name in query:
+            fields[name] = query[name]
+    try:
+        req = msgspec.convert(fields, SearchRequest, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationError(str(exc)) from None
+    return json_response(await store(request).search(search_filter(req)))
 
 
 async def get_bulk(request: Request) -> Response:

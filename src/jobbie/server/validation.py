@@ -44,6 +44,7 @@ from jobbie.store.rules import (
     DEFAULT_UNIQUE_PERIOD_MS,
     RetryPolicy,
 )
+from jobbie.store.search import search_filter
 from jobbie.store.states import Backoff, Priority
 from jobbie.timeutil import DAY_MS, SECOND_MS, datetime_to_ms, duration_ms
 
@@ -142,11 +143,10 @@ def bulk_spec(req: BulkRequest) -> BulkSpec:
         raise ValidationError("action move needs move_to_queue")
     if req.action == "change_priority" and req.priority is None:
         raise ValidationError("action change_priority needs priority")
-    if req.filter is not None:
-        raise ValidationError("bulk by filter is not available yet")
     return BulkSpec(
         action=req.action,
         job_ids=None if req.job_ids is None else tuple(req.job_ids),
+        filter=None if req.filter is None else search_filter(req.filter),
         move_to_queue=req.move_to_queue,
         priority=None if req.priority is None else Priority.parse(req.priority).value,
     )

@@ -24,6 +24,7 @@ from jobbie.models import (
     JobDetail,
     Queue,
     Schedule,
+    SearchResponse,
     WorkerInfo,
 )
 from jobbie.store.params import (
@@ -37,6 +38,7 @@ from jobbie.store.params import (
     ReleaseParams,
     ScheduleSpec,
 )
+from jobbie.store.search import SearchFilter
 
 # Called after every committed write group with the queues that may have new work.
 CommitCallback = Callable[[Iterable[str]], None]
@@ -163,6 +165,10 @@ class Store(Protocol):
 
     async def last_event_id(self) -> int:
         """The newest event's id (0 when none)."""
+        ...
+
+    async def search(self, f: SearchFilter) -> SearchResponse:
+        """One page of jobs matching the filter, with the total and the next cursor."""
         ...
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:

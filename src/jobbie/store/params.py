@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jobbie.store.rules import RetryPolicy
+from jobbie.store.search import SearchFilter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +108,7 @@ class BulkSpec:
 
     action: str
     job_ids: tuple[str, ...] | None = None
-    where: tuple[str, tuple[object, ...]] | None = None  # backend SQL and its parameters
+    filter: SearchFilter | None = None
     move_to_queue: str | None = None
     priority: int | None = None
 

@@ -16,6 +16,7 @@ import msgspec
 from jobbie.store.params import BulkSpec
 from jobbie.store.sqlite import batches
 from jobbie.store.sqlite.effects import ensure_queue
+from jobbie.store.sqlite.search_sql import where_clause
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State
 
@@ -173,14 +174,7 @@ def apply(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> int:
 
 def seqs_after(tx: Tx, spec: BulkSpec, after: int, limit: int) -> list[int]:
     """The next chunk of matching jobs, in `seq` order after `after`."""
-    sql: str
-    params: tuple[object, ...]
-    if spec.job_ids is not None:
-        sql = "id IN (SELECT value FROM json_each(?))"
-        params = (msgspec.json.encode(spec.job_ids).decode(),)
-    else:
-        assert spec.where is not None
-        sql, params = spec.where
+    sql, params = match_clause(spec)
     return [
         r[0]
         for r in tx.execute(
@@ -188,6 +182,16 @@ def seqs_after(tx: Tx, spec: BulkSpec, after: int, limit: int) -> list[int]:
             (*params, after, limit),
         )
     ]
+
+
+def match_clause(spec: BulkSpec) -> tuple[str, list[object]]:
+    """SQL (over `jobs`) selecting the jobs a bulk request names."""
+    if spec.job_ids is not None:
+        return "id IN (SELECT value FROM json_each(?))", [
+            msgspec.json.encode(spec.job_ids).decode()
+        ]
+    assert spec.filter is not None
+    return where_clause(spec.filter)
 
 
 def record_start(tx: Tx, bulk_id: str, spec: BulkSpec, estimated: int, errors: int) -> None:

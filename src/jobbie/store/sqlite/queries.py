@@ -25,6 +25,9 @@ from jobbie.models import (
     WorkerRef,
 )
 from jobbie.store.params import BulkSpec
+from jobbie.store.search import SearchFilter
+from jobbie.store.sqlite.bulk import match_clause
+from jobbie.store.sqlite.search_sql import count_sql, page_sql, split_page
 from jobbie.store.states import Priority
 from jobbie.timeutil import ms_to_seconds, rfc3339
 
@@ -76,14 +79,15 @@ def job_from_row(row: sqlite3.Row, errors: list[JobError]) -> Job:
     )
 
 
+def _job_error(r: sqlite3.Row) -> JobError:
+    return JobError(
+        attempt=r["attempt"], error=r["error"], backtrace=r["backtrace"], at=rfc3339(r["at"]) or ""
+    )
+
+
 def job_errors(conn: sqlite3.Connection, job_id: str) -> list[JobError]:
     return [
-        JobError(
-            attempt=r["attempt"],
-            error=r["error"],
-            backtrace=r["backtrace"],
-            at=rfc3339(r["at"]) or "",
-        )
+        _job_error(r)
         for r in conn.execute(
             "SELECT attempt, error, backtrace, at FROM job_errors WHERE job_id = ? ORDER BY id",
             (job_id,),
@@ -230,9 +234,24 @@ def count_matches(conn: sqlite3.Connection, spec: BulkSpec) -> tuple[int, int]:
             (msgspec.json.encode(sorted(set(spec.job_ids))).decode(),),
         ).fetchone()[0]
         return found, len(set(spec.job_ids)) - found
-    assert spec.where is not None
-    sql, params = spec.where
+    sql, params = match_clause(spec)
     return conn.execute(f"SELECT count(*) FROM jobs WHERE {sql}", params).fetchone()[0], 0
+
+
+def search(conn: sqlite3.Connection, f: SearchFilter) -> tuple[list[Job], int, str | None]:
+    """One page of matching jobs (with their errors), the total, and the next cursor."""
+    rows, cursor = split_page(f, conn.execute(*page_sql(f)).fetchall())
+    total = conn.execute(*count_sql(f)).fetchone()[0]
+    errors: dict[str, list[JobError]] = {}
+    if rows:
+        ids = msgspec.json.encode([r["id"] for r in rows]).decode()
+        for r in conn.execute(
+            "SELECT job_id, attempt, error, backtrace, at FROM job_errors"
+            " WHERE job_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (ids,),
+        ):
+            errors.setdefault(r["job_id"], []).append(_job_error(r))
+    return [job_from_row(r, errors.get(r["id"], [])) for r in rows], total, cursor
 
 
 def schedule_from_row(row: sqlite3.Row) -> Schedule:

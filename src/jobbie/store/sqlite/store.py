@@ -24,6 +24,7 @@ from jobbie.models import (
     JobDetail,
     Queue,
     Schedule,
+    SearchResponse,
     WorkerInfo,
 )
 from jobbie.store.base import Claim, CommitCallback
@@ -40,6 +41,7 @@ from jobbie.store.params import (
     Retention,
     ScheduleSpec,
 )
+from jobbie.store.search import SearchFilter
 from jobbie.store.sqlite import (
     bulk,
     claim,
@@ -257,6 +259,17 @@ class SqliteStore:
 
     async def last_event_id(self) -> int:
         return await self._reader.run(queries.last_event_id)
+
+    async def search(self, f: SearchFilter) -> SearchResponse:
+        started = time.perf_counter()
+        jobs, total, cursor = await self._reader.run(lambda conn: queries.search(conn, f))
+        return SearchResponse(
+            jobs=jobs,
+            total=total,
+            cursor=cursor,
+            has_more=cursor is not None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:
         return await self._reader.run(lambda conn: queries.get_bulk(conn, bulk_id))
