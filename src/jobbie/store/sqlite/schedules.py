@@ -18,29 +18,25 @@ from jobbie.store.sqlite.effects import ensure_queue
 from jobbie.store.sqlite.inserts import insert_jobs
 from jobbie.store.sqlite.writer import Tx
 
+_FIELDS = ("name", "queue", "cron", "timezone", "payload", "priority", "max_retries", "tags")
+
+
+def _definition(tx: Tx, spec: ScheduleSpec) -> dict[str, object]:
+    """The columns a create or update writes; the next run is computed from now."""
+    values: dict[str, object] = {name: getattr(spec, name) for name in _FIELDS}
+    values["paused"] = int(spec.paused)
+    values["next_run"] = next_fire_ms(spec.cron, spec.timezone, tx.now)
+    values["updated_at"] = tx.now
+    return values
+
 
 def create(tx: Tx, spec: ScheduleSpec) -> str:
     schedule_id = new_id("sched")
     _check_name(tx, spec.name, schedule_id)
+    values = {"id": schedule_id, "created_at": tx.now, **_definition(tx, spec)}
     tx.execute(
-        "INSERT INTO schedules (id, name, queue, cron, timezone, payload, priority, max_retries,"
-        " tags, paused, next_run, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            schedule_id,
-            spec.name,
-            spec.queue,
-            spec.cron,
-            spec.timezone,
-            spec.payload,
-            spec.priority,
-            spec.max_retries,
-            spec.tags,
-            int(spec.paused),
-            next_fire_ms(spec.cron, spec.timezone, tx.now),
-            tx.now,
-            tx.now,
-        ),
+        f"INSERT INTO schedules ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        tuple(values.values()),
     )
     return schedule_id
 
@@ -48,24 +44,10 @@ def create(tx: Tx, spec: ScheduleSpec) -> str:
 def update(tx: Tx, schedule_id: str, spec: ScheduleSpec) -> None:
     _exists(tx, schedule_id)
     _check_name(tx, spec.name, schedule_id)
+    values = _definition(tx, spec)
     tx.execute(
-        "UPDATE schedules SET name = ?, queue = ?, cron = ?, timezone = ?, payload = ?,"
-        " priority = ?, max_retries = ?, tags = ?, paused = ?, next_run = ?, updated_at = ?"
-        " WHERE id = ?",
-        (
-            spec.name,
-            spec.queue,
-            spec.cron,
-            spec.timezone,
-            spec.payload,
-            spec.priority,
-            spec.max_retries,
-            spec.tags,
-            int(spec.paused),
-            next_fire_ms(spec.cron, spec.timezone, tx.now),
-            tx.now,
-            schedule_id,
-        ),
+        f"UPDATE schedules SET {', '.join(f'{c} = ?' for c in values)} WHERE id = ?",
+        (*values.values(), schedule_id),
     )
 
 
