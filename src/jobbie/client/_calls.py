@@ -33,10 +33,13 @@ from jobbie.client.types import (
     JobFilter,
     Schedule,
     SearchPage,
-    SearchPageWire,
     WorkerInfo,
+    batch_from_wire,
     job_from_fetch,
     job_from_wire,
+    page_from_wire,
+    schedule_from_wire,
+    worker_from_wire,
 )
 from jobbie.timeutil import parse_duration_ms
 
@@ -80,15 +83,6 @@ def _status(resp: httpx.Response) -> str:
 
 
 def _none(resp: httpx.Response) -> None:
-    return None
-
-
-def _loose_status(resp: httpx.Response) -> str | None:
-    """`status` (or a job's `state`) from an answer whose shape the spec leaves open."""
-    body = msgspec.json.decode(resp.content) if resp.content else None
-    if isinstance(body, dict):
-        value = body.get("status", body.get("state"))
-        return value if isinstance(value, str) else None
     return None
 
 
@@ -315,12 +309,7 @@ class Calls:
     # --- jobs -----------------------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Call[Job]:
-        decoder = msgspec.json.Decoder(m.JobDetail)
-        return Call(
-            "GET",
-            f"{API}/jobs/{_seg(job_id)}",
-            lambda resp: job_from_wire(decoder.decode(resp.content)),
-        )
+        return Call("GET", f"{API}/jobs/{_seg(job_id)}", _job)
 
     def search(
         self,
@@ -334,12 +323,12 @@ class Calls:
         body = _filter_body(criteria)
         extra = {"sort": sort, "order": order, "cursor": cursor, "limit": limit}
         body.update({k: v for k, v in extra.items() if v is not None})
-        return Call("POST", f"{API}/jobs/search", _parse_page, encode(body))
+        return Call("POST", f"{API}/jobs/search", _page, encode(body))
 
     def dead(self, queue: str | None, limit: int | None, cursor: str | None) -> Call[SearchPage]:
         given = {"queue": queue, "limit": limit, "cursor": cursor}
         params = {k: str(v) for k, v in given.items() if v is not None}
-        return Call("GET", f"{API}/dead", _parse_page, params=params)
+        return Call("GET", f"{API}/dead", _page, params=params)
 
     def bulk(
         self,
@@ -364,27 +353,34 @@ class Calls:
 
         def parse(resp: httpx.Response) -> BulkResult | BulkOperation:
             if resp.status_code == 202:
-                return msgspec.json.decode(resp.content, type=BulkOperation)
-            return msgspec.json.decode(resp.content, type=BulkResult)
+                return msgspec.json.decode(resp.content, type=m.BulkAccepted)
+            return msgspec.json.decode(resp.content, type=m.BulkResponse)
 
         return Call("POST", f"{API}/jobs/bulk", parse, encode(body))
 
-    def bulk_status(self, operation_id: str) -> Call[dict[str, Any]]:
-        return Call("GET", f"{API}/bulk/{_seg(operation_id)}", _decoder(dict[str, Any]))
+    def bulk_status(self, operation_id: str) -> Call[m.BulkStatus]:
+        return Call("GET", f"{API}/bulk/{_seg(operation_id)}", _decoder(m.BulkStatus))
 
-    def job_action(self, job_id: str, action: str) -> Call[str | None]:
-        parse = _status if action == "cancel" else _loose_status
-        return Call("POST", f"{API}/jobs/{_seg(job_id)}/{action}", parse)
+    def cancel_job(self, job_id: str) -> Call[str]:
+        return Call("POST", f"{API}/jobs/{_seg(job_id)}/cancel", _status)
 
-    def move_job(self, job_id: str, queue: str) -> Call[str | None]:
-        body = encode({"queue": queue})
-        return Call("POST", f"{API}/jobs/{_seg(job_id)}/move", _loose_status, body)
+    def retry_job(self, job_id: str) -> Call[Job]:
+        return Call("POST", f"{API}/jobs/{_seg(job_id)}/retry", _job)
+
+    def move_job(self, job_id: str, queue: str) -> Call[Job]:
+        body = encode(m.MoveRequest(queue=queue))
+        return Call("POST", f"{API}/jobs/{_seg(job_id)}/move", _job, body)
 
     def delete_job(self, job_id: str) -> Call[None]:
         return Call("DELETE", f"{API}/jobs/{_seg(job_id)}", _none)
 
     def get_batch(self, batch_id: str) -> Call[Batch]:
-        return Call("GET", f"{API}/batches/{_seg(batch_id)}", _decoder(Batch))
+        decoder = msgspec.json.Decoder(m.Batch)
+        return Call(
+            "GET",
+            f"{API}/batches/{_seg(batch_id)}",
+            lambda resp: batch_from_wire(decoder.decode(resp.content)),
+        )
 
     # --- queues ---------------------------------------------------------------------------
 
@@ -396,11 +392,11 @@ class Calls:
         return Call("POST", f"{API}/queues/{_seg(name)}/{action}", _decoder(m.Queue))
 
     def clear(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(dict[str, int])
+        decoder = msgspec.json.Decoder(m.ClearResponse)
         return Call(
             "POST",
             f"{API}/queues/{_seg(name)}/clear",
-            lambda resp: decoder.decode(resp.content)["cleared"],
+            lambda resp: decoder.decode(resp.content).cleared,
         )
 
     def set_concurrency(self, name: str, limit: int | None) -> Call[m.Queue]:
@@ -415,30 +411,34 @@ class Calls:
         return Call("DELETE", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue))
 
     def delete_queue(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(dict[str, int])
+        decoder = msgspec.json.Decoder(m.DeleteQueueResponse)
         return Call(
             "DELETE",
             f"{API}/queues/{_seg(name)}",
-            lambda resp: decoder.decode(resp.content)["deleted_jobs"],
+            lambda resp: decoder.decode(resp.content).deleted_jobs,
             params={"confirm": "true"},
         )
 
     # --- schedules ------------------------------------------------------------------------
 
     def schedules(self) -> Call[list[Schedule]]:
-        decoder = msgspec.json.Decoder(dict[str, list[Schedule]])
+        decoder = msgspec.json.Decoder(m.ScheduleList)
         return Call(
-            "GET", f"{API}/schedules", lambda resp: decoder.decode(resp.content)["schedules"]
+            "GET",
+            f"{API}/schedules",
+            lambda resp: [schedule_from_wire(s) for s in decoder.decode(resp.content).schedules],
         )
 
     def get_schedule(self, schedule_id: str) -> Call[Schedule]:
-        return Call("GET", f"{API}/schedules/{_seg(schedule_id)}", _decoder(Schedule))
+        return Call("GET", f"{API}/schedules/{_seg(schedule_id)}", _schedule)
 
-    def put_schedule(self, schedule_id: str | None, fields: Mapping[str, object]) -> Call[Schedule]:
-        body = encode({k: v for k, v in fields.items() if v is not None})
+    def put_schedule(self, schedule_id: str | None, fields: Mapping[str, Any]) -> Call[Schedule]:
+        given = {k: v for k, v in fields.items() if v is not None}
+        payload = raw(given.pop("payload")) if "payload" in given else UNSET
+        body = encode(m.ScheduleRequest(payload=payload, **given))
         if schedule_id is None:
-            return Call("POST", f"{API}/schedules", _decoder(Schedule), body)
-        return Call("PUT", f"{API}/schedules/{_seg(schedule_id)}", _decoder(Schedule), body)
+            return Call("POST", f"{API}/schedules", _schedule, body)
+        return Call("PUT", f"{API}/schedules/{_seg(schedule_id)}", _schedule, body)
 
     def delete_schedule(self, schedule_id: str) -> Call[None]:
         return Call("DELETE", f"{API}/schedules/{_seg(schedule_id)}", _none)
@@ -446,22 +446,32 @@ class Calls:
     # --- server ---------------------------------------------------------------------------
 
     def workers(self) -> Call[list[WorkerInfo]]:
-        decoder = msgspec.json.Decoder(dict[str, list[WorkerInfo]])
-        return Call("GET", f"{API}/workers", lambda resp: decoder.decode(resp.content)["workers"])
+        decoder = msgspec.json.Decoder(m.WorkerList)
+        return Call(
+            "GET",
+            f"{API}/workers",
+            lambda resp: [worker_from_wire(w) for w in decoder.decode(resp.content).workers],
+        )
 
-    def cluster_status(self) -> Call[dict[str, Any]]:
-        return Call("GET", f"{API}/cluster/status", _decoder(dict[str, Any]))
+    def cluster_status(self) -> Call[m.ClusterStatus]:
+        return Call("GET", f"{API}/cluster/status", _decoder(m.ClusterStatus))
 
     def health(self) -> Call[m.Health]:
         return Call("GET", "/healthz", _decoder(m.Health))
 
 
-def _parse_page(resp: httpx.Response) -> SearchPage:
-    wire = msgspec.json.decode(resp.content, type=SearchPageWire)
-    return SearchPage(
-        jobs=[job_from_wire(j) for j in wire.jobs],
-        total=wire.total,
-        cursor=wire.cursor,
-        has_more=wire.has_more,
-        duration_ms=wire.duration_ms,
-    )
+_JOB_DETAIL = msgspec.json.Decoder(m.JobDetail)
+_SEARCH = msgspec.json.Decoder(m.SearchResponse)
+_SCHEDULE = msgspec.json.Decoder(m.Schedule)
+
+
+def _job(resp: httpx.Response) -> Job:
+    return job_from_wire(_JOB_DETAIL.decode(resp.content))
+
+
+def _page(resp: httpx.Response) -> SearchPage:
+    return page_from_wire(_SEARCH.decode(resp.content))
+
+
+def _schedule(resp: httpx.Response) -> Schedule:
+    return schedule_from_wire(_SCHEDULE.decode(resp.content))

@@ -23,7 +23,6 @@ from jobbie.client.types import (
     Job,
     JobFilter,
     Schedule,
-    ScheduleFields,
     ScheduleOptions,
     SearchPage,
     WorkerInfo,
@@ -304,23 +303,22 @@ class AsyncClient:
             )
         )
 
-    async def bulk_status(self, operation_id: str) -> dict[str, Any]:
+    async def bulk_status(self, operation_id: str) -> m.BulkStatus:
         """The progress of a background bulk operation."""
         return await self._send(self._calls.bulk_status(operation_id))
 
-    async def retry_job(self, job_id: str) -> str | None:
-        """Retry a dead, cancelled or completed job now (attempt count reset)."""
-        return await self._send(self._calls.job_action(job_id, "retry"))
+    async def retry_job(self, job_id: str) -> Job:
+        """Run a dead, cancelled or completed job again (attempt count reset); returns the
+        job, now pending."""
+        return await self._send(self._calls.retry_job(job_id))
 
     async def cancel_job(self, job_id: str) -> str:
         """Cancel a job: `cancelled` when it was waiting, `cancelling` when it is running (its
         worker hears of it on the next heartbeat)."""
-        result = await self._send(self._calls.job_action(job_id, "cancel"))
-        assert result is not None
-        return result
+        return await self._send(self._calls.cancel_job(job_id))
 
-    async def move_job(self, job_id: str, queue: str) -> str | None:
-        """Move a job that is not running to another queue."""
+    async def move_job(self, job_id: str, queue: str) -> Job:
+        """Move a job that is not running to another queue; returns the moved job."""
         return await self._send(self._calls.move_job(job_id, queue))
 
     async def delete_job(self, job_id: str) -> None:
@@ -394,8 +392,17 @@ class AsyncClient:
             self._calls.put_schedule(None, {**options, "name": name, "queue": queue, "cron": cron})
         )
 
-    async def update_schedule(self, schedule_id: str, **fields: Unpack[ScheduleFields]) -> Schedule:
-        """Replace a schedule's fields (those of `create_schedule`)."""
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        name: str,
+        queue: str,
+        cron: str,
+        **options: Unpack[ScheduleOptions],
+    ) -> Schedule:
+        """Replace a schedule: every field as for `create_schedule` (omitted options take
+        their defaults)."""
+        fields = {**options, "name": name, "queue": queue, "cron": cron}
         return await self._send(self._calls.put_schedule(schedule_id, fields))
 
     async def delete_schedule(self, schedule_id: str) -> None:
@@ -408,7 +415,7 @@ class AsyncClient:
         """The workers the server has seen recently."""
         return await self._send(self._calls.workers())
 
-    async def cluster_status(self) -> dict[str, Any]:
+    async def cluster_status(self) -> m.ClusterStatus:
         """The cluster's mode, backend and nodes (which one runs the scheduler)."""
         return await self._send(self._calls.cluster_status())
 

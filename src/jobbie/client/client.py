@@ -22,7 +22,6 @@ from jobbie.client.types import (
     Job,
     JobFilter,
     Schedule,
-    ScheduleFields,
     ScheduleOptions,
     SearchPage,
     WorkerInfo,
@@ -312,23 +311,22 @@ class Client:
             )
         )
 
-    def bulk_status(self, operation_id: str) -> dict[str, Any]:
+    def bulk_status(self, operation_id: str) -> m.BulkStatus:
         """The progress of a background bulk operation."""
         return self._send(self._calls.bulk_status(operation_id))
 
-    def retry_job(self, job_id: str) -> str | None:
-        """Retry a dead, cancelled or completed job now (attempt count reset)."""
-        return self._send(self._calls.job_action(job_id, "retry"))
+    def retry_job(self, job_id: str) -> Job:
+        """Run a dead, cancelled or completed job again (attempt count reset); returns the
+        job, now pending."""
+        return self._send(self._calls.retry_job(job_id))
 
     def cancel_job(self, job_id: str) -> str:
         """Cancel a job: `cancelled` when it was waiting, `cancelling` when it is running (its
         worker hears of it on the next heartbeat)."""
-        result = self._send(self._calls.job_action(job_id, "cancel"))
-        assert result is not None
-        return result
+        return self._send(self._calls.cancel_job(job_id))
 
-    def move_job(self, job_id: str, queue: str) -> str | None:
-        """Move a job that is not running to another queue."""
+    def move_job(self, job_id: str, queue: str) -> Job:
+        """Move a job that is not running to another queue; returns the moved job."""
         return self._send(self._calls.move_job(job_id, queue))
 
     def delete_job(self, job_id: str) -> None:
@@ -402,8 +400,17 @@ class Client:
             self._calls.put_schedule(None, {**options, "name": name, "queue": queue, "cron": cron})
         )
 
-    def update_schedule(self, schedule_id: str, **fields: Unpack[ScheduleFields]) -> Schedule:
-        """Replace a schedule's fields (those of `create_schedule`)."""
+    def update_schedule(
+        self,
+        schedule_id: str,
+        name: str,
+        queue: str,
+        cron: str,
+        **options: Unpack[ScheduleOptions],
+    ) -> Schedule:
+        """Replace a schedule: every field as for `create_schedule` (omitted options take
+        their defaults)."""
+        fields = {**options, "name": name, "queue": queue, "cron": cron}
         return self._send(self._calls.put_schedule(schedule_id, fields))
 
     def delete_schedule(self, schedule_id: str) -> None:
@@ -416,7 +423,7 @@ class Client:
         """The workers the server has seen recently."""
         return self._send(self._calls.workers())
 
-    def cluster_status(self) -> dict[str, Any]:
+    def cluster_status(self) -> m.ClusterStatus:
         """The cluster's mode, backend and nodes (which one runs the scheduler)."""
         return self._send(self._calls.cluster_status())
 

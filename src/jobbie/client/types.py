@@ -22,6 +22,8 @@ __all__ = [
     "BulkAction",
     "BulkOperation",
     "BulkResult",
+    "BulkStatus",
+    "ClusterStatus",
     "EnqueueOptions",
     "EnqueueSpec",
     "HeartbeatUpdate",
@@ -30,14 +32,13 @@ __all__ = [
     "JobFilter",
     "JobProgress",
     "Schedule",
-    "ScheduleFields",
     "ScheduleOptions",
     "SearchPage",
     "WorkerInfo",
     "WorkerRef",
 ]
 
-BulkAction = Literal["retry", "delete", "cancel", "move", "requeue", "change_priority"]
+BulkAction = m.BulkAction
 
 
 class AttemptError(Struct, frozen=True, kw_only=True):
@@ -214,14 +215,6 @@ class ScheduleOptions(TypedDict, total=False):
     paused: bool
 
 
-class ScheduleFields(ScheduleOptions, total=False):
-    """Every field of a cron schedule, for `update_schedule`."""
-
-    name: str
-    queue: str
-    cron: str
-
-
 class JobFilter(TypedDict, total=False):
     """Search criteria (spec section 5), AND-combined; timestamps are aware datetimes or
     RFC 3339 strings. Used by `search`, `iter_search` and `bulk(filter=...)`."""
@@ -265,32 +258,17 @@ class SearchPage(Struct, frozen=True, kw_only=True):
     duration_ms: float | None = None
 
 
-class SearchPageWire(Struct, kw_only=True):
-    """A search answer as it comes over the wire."""
+BulkResult = m.BulkResponse
+"""A bulk action that ran at once: `affected`, `skipped` (wrong state), `errors`."""
 
-    jobs: list[m.Job]
-    total: int
-    cursor: str | None
-    has_more: bool
-    duration_ms: float | None = None
+BulkOperation = m.BulkAccepted
+"""A bulk action over more than 10,000 jobs, running in the background on the server."""
 
+BulkStatus = m.BulkStatus
+"""The progress of a background bulk operation."""
 
-class BulkResult(Struct, frozen=True, kw_only=True):
-    """A bulk action that ran at once: jobs changed, jobs skipped (wrong state), errors."""
-
-    affected: int
-    skipped: int
-    errors: int
-    duration_ms: float | None = None
-
-
-class BulkOperation(Struct, frozen=True, kw_only=True):
-    """A bulk action over more than 10,000 jobs, running in the background on the server."""
-
-    bulk_operation_id: str
-    status: str
-    estimated_total: int | None = None
-    progress_url: str | None = None
+ClusterStatus = m.ClusterStatus
+"""The cluster's mode, backend and nodes (which one runs the scheduler)."""
 
 
 class WorkerInfo(Struct, frozen=True, kw_only=True):
@@ -300,8 +278,8 @@ class WorkerInfo(Struct, frozen=True, kw_only=True):
     hostname: str | None
     queues: list[str]
     active_jobs: int
-    last_seen: datetime | None
-    started_at: datetime | None
+    last_seen: datetime
+    started_at: datetime
 
 
 class Batch(Struct, frozen=True, kw_only=True):
@@ -316,7 +294,7 @@ class Batch(Struct, frozen=True, kw_only=True):
     callback_queue: str | None
     callback_payload: Any
     callback_job_id: str | None
-    created_at: datetime | None
+    created_at: datetime
     completed_at: datetime | None
 
 
@@ -330,9 +308,72 @@ class Schedule(Struct, frozen=True, kw_only=True):
     timezone: str = "UTC"
     payload: Any = None
     priority: PriorityName = "normal"
-    max_retries: int | None = None
+    max_retries: int = 3
     tags: dict[str, str] = field(default_factory=dict)
     paused: bool = False
     last_run: datetime | None = None
     next_run: datetime | None = None
     created_at: datetime | None = None
+
+
+def _ts_or_none(value: str | None) -> datetime | None:
+    return None if value is None else _dt(value)
+
+
+def page_from_wire(wire: m.SearchResponse) -> SearchPage:
+    """The user's view of a search answer."""
+    return SearchPage(
+        jobs=[job_from_wire(j) for j in wire.jobs],
+        total=wire.total,
+        cursor=wire.cursor,
+        has_more=wire.has_more,
+        duration_ms=wire.duration_ms,
+    )
+
+
+def worker_from_wire(wire: m.WorkerInfo) -> WorkerInfo:
+    """The user's view of a worker entry."""
+    return WorkerInfo(
+        id=wire.id,
+        hostname=wire.hostname,
+        queues=wire.queues,
+        active_jobs=wire.active_jobs,
+        last_seen=_dt(wire.last_seen),
+        started_at=_dt(wire.started_at),
+    )
+
+
+def batch_from_wire(wire: m.Batch) -> Batch:
+    """The user's view of a batch."""
+    return Batch(
+        id=wire.id,
+        state=wire.state,
+        total=wire.total,
+        pending=wire.pending,
+        succeeded=wire.succeeded,
+        failed=wire.failed,
+        callback_queue=wire.callback_queue,
+        callback_payload=decode_raw(wire.callback_payload),
+        callback_job_id=wire.callback_job_id,
+        created_at=_dt(wire.created_at),
+        completed_at=_ts_or_none(wire.completed_at),
+    )
+
+
+def schedule_from_wire(wire: m.Schedule) -> Schedule:
+    """The user's view of a cron schedule."""
+    return Schedule(
+        id=wire.id,
+        name=wire.name,
+        queue=wire.queue,
+        cron=wire.cron,
+        timezone=wire.timezone,
+        payload=decode_raw(wire.payload),
+        priority=wire.priority,
+        max_retries=wire.max_retries,
+        tags=wire.tags,
+        paused=wire.paused,
+        last_run=_ts_or_none(wire.last_run),
+        next_run=_ts_or_none(wire.next_run),
+        created_at=_dt(wire.created_at),
+    )
