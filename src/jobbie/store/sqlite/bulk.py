@@ -48,11 +48,12 @@ def _events(tx: Tx, type_: EventType, rows: list[tuple[str, str]], data: str | N
 
 
 def retry(tx: Tx, seqs: Sequence[int]) -> int:
-    """Finished jobs run again from scratch: attempt 0; result, progress, checkpoint cleared."""
+    """Finished jobs run again from scratch: attempt 0; result, progress, checkpoint cleared.
+    An expiry is dropped too, or an expired job would die again at once."""
     rows = tx.execute(
-        "UPDATE jobs SET state = 'pending', attempt = 0, result = NULL, progress = NULL,"
-        " checkpoint = NULL, completed_at = NULL, started_at = NULL, lease_expires_at = NULL,"
-        " cancel_requested = 0, scheduled_at = NULL"
+        "UPDATE jobs SET state = 'pending', attempt = 0, extra_attempts = 0, result = NULL,"
+        " progress = NULL, checkpoint = NULL, completed_at = NULL, started_at = NULL,"
+        " lease_expires_at = NULL, cancel_requested = 0, scheduled_at = NULL, expire_at = NULL"
         f" WHERE {_IN_CHUNK} AND state IN ({_states(APPLIES_TO['retry'])}) RETURNING id, queue",
         (_chunk(seqs),),
     ).fetchall()
@@ -60,10 +61,12 @@ def retry(tx: Tx, seqs: Sequence[int]) -> int:
 
 
 def requeue(tx: Tx, seqs: Sequence[int]) -> int:
-    """Dead jobs get exactly one more attempt, keeping attempt, errors and checkpoint."""
+    """Dead jobs get exactly one more attempt, keeping attempt, errors and checkpoint (their
+    configured max_retries stays as it is; the grant is `extra_attempts`)."""
     rows = tx.execute(
-        "UPDATE jobs SET state = 'pending', max_retries = attempt, completed_at = NULL,"
-        " lease_expires_at = NULL, cancel_requested = 0, scheduled_at = NULL"
+        "UPDATE jobs SET state = 'pending', extra_attempts = attempt - max_retries,"
+        " completed_at = NULL, lease_expires_at = NULL, cancel_requested = 0,"
+        " scheduled_at = NULL, expire_at = NULL"
         f" WHERE {_IN_CHUNK} AND state = 'dead' RETURNING id, queue",
         (_chunk(seqs),),
     ).fetchall()
@@ -96,20 +99,23 @@ def cancel(tx: Tx, seqs: Sequence[int]) -> int:
 def move(tx: Tx, seqs: Sequence[int], queue: str, states: frozenset[State]) -> int:
     """Move jobs to another queue (their unique locks stay where they are)."""
     ensure_queue(tx, queue)
-    rows = tx.execute(
-        f"UPDATE jobs SET queue = ? WHERE {_IN_CHUNK} AND state IN ({_states(states)})"
-        " AND queue != ? RETURNING id, queue, state",
-        (queue, _chunk(seqs), queue),
+    where = f"{_IN_CHUNK} AND state IN ({_states(states)}) AND queue != ?"
+    chunk = _chunk(seqs)
+    # The event names the queue the job left, so a stream watching that queue sees it go.
+    moving = tx.execute(
+        f"SELECT id, queue, state FROM jobs WHERE {where}", (chunk, queue)
     ).fetchall()
-    _events(
-        tx,
-        EventType.MOVED,
-        [(r[0], r[1]) for r in rows],
-        msgspec.json.encode({"to": queue}).decode(),
+    tx.execute(f"UPDATE jobs SET queue = ? WHERE {where}", (queue, chunk, queue))
+    tx.conn.executemany(
+        "INSERT INTO events (type, job_id, queue, data, at) VALUES ('moved', ?, ?, ?, ?)",
+        [
+            (job_id, source, msgspec.json.encode({"from": source, "to": queue}).decode(), tx.now)
+            for job_id, source, _ in moving
+        ],
     )
-    if any(r[2] == "pending" for r in rows):
+    if any(state == "pending" for _, _, state in moving):
         tx.wake.add(queue)
-    return len(rows)
+    return len(moving)
 
 
 def change_priority(tx: Tx, seqs: Sequence[int], priority: int) -> int:

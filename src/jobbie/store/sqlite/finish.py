@@ -25,7 +25,8 @@ from jobbie.store.states import Backoff, EventType, State
 from jobbie.timeutil import rfc3339
 
 _COLUMNS = (
-    "seq, id, queue, state, attempt, max_retries, retry_backoff, retry_base_delay_ms,"
+    "seq, id, queue, state, attempt, max_retries, extra_attempts, retry_backoff,"
+    " retry_base_delay_ms,"
     " retry_max_delay_ms, unique_key, batch_id, batch_counted, worker_id, lease_expires_at,"
     " cancel_requested, expire_at"
 )
@@ -77,7 +78,7 @@ def fail(tx: Tx, params: FailParams) -> FailResponse:
     """Fail the attempt: retry with backoff, or dead, or cancelled."""
     row = leased_job(tx, params.job_id, params.fence)
     state, next_at = fail_attempt(tx, row, params.error, params.backtrace)
-    remaining = 0 if state is State.DEAD else attempts_remaining(row["max_retries"], row["attempt"])
+    remaining = 0 if state is State.DEAD else attempts_remaining(_allowed(row), row["attempt"])
     status = State.RETRYING if state is State.PENDING else state
     return FailResponse(
         status=status.value,  # type: ignore[arg-type]
@@ -96,7 +97,7 @@ def fail_attempt(
         (row["id"], row["attempt"], error, backtrace, now),
     )
     policy = RetryPolicy(
-        max_retries=row["max_retries"],
+        max_retries=_allowed(row),
         backoff=Backoff(row["retry_backoff"]),
         base_delay_ms=row["retry_base_delay_ms"],
         max_delay_ms=row["retry_max_delay_ms"],
@@ -141,6 +142,11 @@ def fail_attempt(
             tx.wake.add(row["queue"])
     wake_if_limited(tx, row["queue"])
     return state, outcome.next_attempt_at
+
+
+def _allowed(row: sqlite3.Row) -> int:
+    """Retries the job may still use: its own setting plus attempts granted by requeue."""
+    return int(row["max_retries"] + row["extra_attempts"])
 
 
 def release(tx: Tx, params: ReleaseParams) -> str:

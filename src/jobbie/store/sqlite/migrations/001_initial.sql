@@ -9,6 +9,7 @@ CREATE TABLE jobs (
     priority            INTEGER NOT NULL,         -- 0 critical, 1 high, 2 normal
     attempt             INTEGER NOT NULL DEFAULT 0,
     max_retries         INTEGER NOT NULL,
+    extra_attempts      INTEGER NOT NULL DEFAULT 0, -- granted by requeue, on top of max_retries
     retry_backoff       TEXT    NOT NULL,
     retry_base_delay_ms INTEGER NOT NULL,
     retry_max_delay_ms  INTEGER NOT NULL,
