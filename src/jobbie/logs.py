@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -20,8 +21,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": utc_stamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -50,3 +50,53 @@ def setup_logging(level: str) -> None:
         logger.propagate = True
     # Our access log replaces uvicorn's.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+def utc_stamp(seconds: float) -> str:
+    """`2026-02-11T10:00:00.123Z` for a time.time() value."""
+    whole = int(seconds)
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        + f".{int((seconds - whole) * 1000):03d}Z"
+    )
+
+
+class AccessLog:
+    """The per-request log line, built with msgspec and written in batches.
+
+    Going through `logging` costs tens of microseconds per request, a fifth of a small
+    request's server time; lines are instead buffered and written together at most
+    `flush_after` seconds later (and at shutdown), in the same JSON shape as other logs.
+    """
+
+    def __init__(self, stream: BinaryIO, *, flush_after: float = 0.05) -> None:
+        self._stream = stream
+        self._lines: list[bytes] = []
+        self._flush_after = flush_after
+        self._pending: asyncio.TimerHandle | None = None
+
+    def record(self, method: str, path: str, status: int, ms: float, rid: str) -> None:
+        self._lines.append(
+            msgspec.json.encode(
+                {
+                    "time": utc_stamp(time.time()),
+                    "level": "info",
+                    "logger": "jobbie.access",
+                    "msg": "request",
+                    "request_id": rid,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "ms": ms,
+                }
+            )
+        )
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._flush_after, self.flush)
+
+    def flush(self) -> None:
+        self._pending = None
+        if self._lines:
+            lines, self._lines = self._lines, []
+            self._stream.write(b"\n".join(lines) + b"\n")
+            self._stream.flush()

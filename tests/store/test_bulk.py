@@ -17,6 +17,7 @@ from jobbie.store.sqlite import batches, bulk
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.inserts import insert_jobs
 from jobbie.store.sqlite.writer import Tx
+from tests.store.helpers import run_tx
 
 T = TypeVar("T")
 NOW = 1_767_600_000_000
@@ -34,14 +35,7 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 def run(conn: sqlite3.Connection, op: Callable[[Tx], T], now: int = NOW) -> T:
     """One writer transaction at `now`."""
-    conn.execute("BEGIN")
-    try:
-        result = op(Tx(conn, now))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+    return run_tx(conn, op, now)
 
 
 def add_jobs(

@@ -16,6 +16,7 @@ from jobbie.store.params import ScheduleSpec
 from jobbie.store.sqlite import schedules
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.writer import Tx
+from tests.store.helpers import run_tx
 
 T = TypeVar("T")
 MINUTE_MS = 60_000
@@ -47,14 +48,7 @@ def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
 
 def run(conn: sqlite3.Connection, now: int, op: Callable[[Tx], T]) -> T:
     """One writer transaction at `now`."""
-    conn.execute("BEGIN")
-    try:
-        result = op(Tx(conn, now))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+    return run_tx(conn, op, now)
 
 
 def spec(**fields: Any) -> ScheduleSpec:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -13,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from jobbie.config import Settings
+from jobbie.logs import AccessLog
 from jobbie.scheduler import Scheduler
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
@@ -55,11 +57,17 @@ def create_app(settings: Settings) -> Starlette:
             log.info("shutdown: scheduler stopped")
             await store.close()
             log.info("shutdown: writer flushed, database closed")
+            if access is not None:
+                access.flush()
 
+    # The access log is written at info level, like the others.
+    access = None
+    if settings.access_log and logging.getLogger("jobbie.access").isEnabledFor(logging.INFO):
+        access = AccessLog(sys.stderr.buffer)
     middleware = [
         Middleware(
             RequestContextMiddleware,
-            access=settings.access_log,
+            access=access,
             observe=rt.metrics.observe_request,
         )
     ]

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobbie.logs import request_id
+from jobbie.logs import AccessLog, request_id
 from jobbie.models import ErrorBody
 
-access_log = logging.getLogger("jobbie.access")
 log = logging.getLogger("jobbie.server")
 
 _REQUEST_ID = b"x-request-id"
@@ -55,7 +54,7 @@ class RequestContextMiddleware:
     logs one JSON access line, and turns an unhandled exception into a logged 500."""
 
     def __init__(
-        self, app: ASGIApp, *, access: bool = True, observe: Observer | None = None
+        self, app: ASGIApp, *, access: AccessLog | None = None, observe: Observer | None = None
     ) -> None:
         self.app = app
         self.access = access
@@ -95,15 +94,9 @@ class RequestContextMiddleware:
             if self.observe is not None:
                 route = scope.get("route")
                 self.observe(scope["method"], getattr(route, "path", "unmatched"), status, elapsed)
-            if self.access and access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "ms": round(elapsed * 1000, 3),
-                    },
+            if self.access is not None:
+                self.access.record(
+                    scope["method"], scope["path"], status, round(elapsed * 1000, 3), rid.decode()
                 )
             request_id.reset(token)
 

@@ -15,7 +15,7 @@ import msgspec
 
 from jobbie.store.params import BulkSpec
 from jobbie.store.sqlite import batches
-from jobbie.store.sqlite.effects import ensure_queue
+from jobbie.store.sqlite.effects import ensure_queue, record_event, record_events
 from jobbie.store.sqlite.search_sql import where_clause
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State
@@ -38,13 +38,6 @@ def _states(states: frozenset[State]) -> str:
 
 def _chunk(seqs: Sequence[int]) -> str:
     return msgspec.json.encode(list(seqs)).decode()
-
-
-def _events(tx: Tx, type_: EventType, rows: list[tuple[str, str]], data: str | None = None) -> None:
-    tx.conn.executemany(
-        "INSERT INTO events (type, job_id, queue, data, at) VALUES (?, ?, ?, ?, ?)",
-        [(type_.value, job_id, queue, data, tx.now) for job_id, queue in rows],
-    )
 
 
 def retry(tx: Tx, seqs: Sequence[int]) -> int:
@@ -74,7 +67,7 @@ def requeue(tx: Tx, seqs: Sequence[int]) -> int:
 
 
 def _requeued(tx: Tx, rows: list[tuple[str, str]], event: EventType, data: str) -> int:
-    _events(tx, event, rows, data)
+    record_events(tx, event, rows, data)
     tx.wake.update(queue for _, queue in rows)
     return len(rows)
 
@@ -92,7 +85,7 @@ def cancel(tx: Tx, seqs: Sequence[int]) -> int:
         " RETURNING id, queue",
         (tx.now, chunk),
     ).fetchall()
-    _events(tx, EventType.CANCELLED, rows)
+    record_events(tx, EventType.CANCELLED, rows)
     return len(rows) + asked
 
 
@@ -106,13 +99,8 @@ def move(tx: Tx, seqs: Sequence[int], queue: str, states: frozenset[State]) -> i
         f"SELECT id, queue, state FROM jobs WHERE {where}", (chunk, queue)
     ).fetchall()
     tx.execute(f"UPDATE jobs SET queue = ? WHERE {where}", (queue, chunk, queue))
-    tx.conn.executemany(
-        "INSERT INTO events (type, job_id, queue, data, at) VALUES ('moved', ?, ?, ?, ?)",
-        [
-            (job_id, source, msgspec.json.encode({"from": source, "to": queue}).decode(), tx.now)
-            for job_id, source, _ in moving
-        ],
-    )
+    for job_id, source, _ in moving:
+        record_event(tx, EventType.MOVED, job_id, source, {"from": source, "to": queue})
     if any(state == "pending" for _, _, state in moving):
         tx.wake.add(queue)
     return len(moving)
@@ -133,7 +121,7 @@ def delete(tx: Tx, seqs: Sequence[int]) -> int:
     rows = tx.execute(
         f"DELETE FROM jobs WHERE {_IN_CHUNK} RETURNING id, queue", (chunk,)
     ).fetchall()
-    _events(tx, EventType.DELETED, rows)
+    record_events(tx, EventType.DELETED, rows)
     return len(rows)
 
 

@@ -14,33 +14,30 @@ from jobbie.store.states import EventType
 def record_event(
     tx: Tx, type_: EventType, job_id: str | None, queue: str | None, data: Any = None
 ) -> None:
-    """Append one lifecycle event."""
+    """Append one lifecycle event (written with the rest of the group, before COMMIT)."""
     text = None if data is None else msgspec.json.encode(data).decode()
-    tx.execute(
-        "INSERT INTO events (type, job_id, queue, data, at) VALUES (?, ?, ?, ?, ?)",
-        (type_.value, job_id, queue, text, tx.now),
-    )
+    tx.events.append((type_.value, job_id, queue, text, tx.now))
 
 
-def record_events(tx: Tx, type_: EventType, jobs: Iterable[tuple[str, str]]) -> None:
-    """Append one event of `type_` for each (job_id, queue)."""
-    tx.conn.executemany(
-        "INSERT INTO events (type, job_id, queue, at) VALUES (?, ?, ?, ?)",
-        [(type_.value, job_id, queue, tx.now) for job_id, queue in jobs],
-    )
+def record_events(
+    tx: Tx, type_: EventType, jobs: Iterable[tuple[str, str]], data: str | None = None
+) -> None:
+    """Append one event of `type_` (with the same JSON `data`) for each (job_id, queue)."""
+    tx.events.extend((type_.value, job_id, queue, data, tx.now) for job_id, queue in jobs)
 
 
 def bump_totals(
     tx: Tx, queue: str, *, enqueued: int = 0, completed: int = 0, failed: int = 0, dead: int = 0
 ) -> None:
-    """Add to a queue's running totals (they never go down)."""
-    tx.execute(
-        "INSERT INTO queue_stats (queue, enqueued, completed, failed, dead) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued,"
-        " completed = completed + excluded.completed, failed = failed + excluded.failed,"
-        " dead = dead + excluded.dead",
-        (queue, enqueued, completed, failed, dead),
-    )
+    """Add to a queue's running totals (written once per queue and group, before COMMIT)."""
+    totals = tx.totals.get(queue)
+    if totals is None:
+        tx.totals[queue] = [enqueued, completed, failed, dead]
+    else:
+        totals[0] += enqueued
+        totals[1] += completed
+        totals[2] += failed
+        totals[3] += dead
 
 
 def ensure_queue(tx: Tx, name: str) -> None:

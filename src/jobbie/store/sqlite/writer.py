@@ -29,12 +29,15 @@ T = TypeVar("T")
 class Tx:
     """What an operation sees: the connection, the clock of its turn, and queues to wake."""
 
-    __slots__ = ("conn", "now", "wake")
+    __slots__ = ("conn", "events", "now", "totals", "wake")
 
     def __init__(self, conn: sqlite3.Connection, now: int) -> None:
         self.conn = conn
         self.now = now
         self.wake: set[str] = set()
+        # Event rows and queue-total increments, written once per group (see flush_group).
+        self.events: list[tuple[str, str | None, str | None, str | None, int]] = []
+        self.totals: dict[str, list[int]] = {}
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
@@ -104,7 +107,9 @@ class Writer:
     def _commit_group(self, group: list[_Item]) -> None:
         conn = self._conn
         outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        wake: set[str] = set()
+        done: list[Tx] = []
+        # A lone operation needs no savepoint: if it fails, the whole transaction rolls back.
+        alone = len(group) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -114,19 +119,24 @@ class Writer:
             return
         for op, future in group:
             tx = Tx(conn, now_ms())
-            conn.execute("SAVEPOINT op")
+            if not alone:
+                conn.execute("SAVEPOINT op")
             try:
                 result = op(tx)
             except Exception as exc:
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
+                conn.execute("ROLLBACK" if alone else "ROLLBACK TO op")
+                if not alone:
+                    conn.execute("RELEASE op")
                 outcomes.append((future, None, exc))
             else:
-                conn.execute("RELEASE op")
+                if not alone:
+                    conn.execute("RELEASE op")
                 outcomes.append((future, result, None))
-                wake |= tx.wake
+                done.append(tx)
         try:
-            conn.execute("COMMIT")
+            if conn.in_transaction:
+                flush_group(conn, done)
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # Nothing of the group is acknowledged when its commit fails.
             log.error("group commit failed, answering %d callers 503: %s", len(group), exc)
@@ -134,8 +144,8 @@ class Writer:
                 conn.execute("ROLLBACK")
             failure = Unavailable("the database could not commit")
             outcomes = [(fut, None, failure) for fut, _, _ in outcomes]
-            wake = set()
-        self._deliver_soon(outcomes, wake)
+            done = []
+        self._deliver_soon(outcomes, set().union(*(tx.wake for tx in done)))
 
     def _deliver_soon(
         self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]], wake: set[str]
@@ -155,3 +165,27 @@ class Writer:
             else:
                 future.set_exception(error)
         self._on_commit(wake)
+
+
+def flush_group(conn: sqlite3.Connection, done: list[Tx]) -> None:
+    """Write the event rows and queue totals of a group's successful operations in one go:
+    one executemany for all events, one upsert per queue instead of one per job."""
+    events = [event for tx in done for event in tx.events]
+    if events:
+        conn.executemany(
+            "INSERT INTO events (type, job_id, queue, data, at) VALUES (?, ?, ?, ?, ?)", events
+        )
+    totals: dict[str, list[int]] = {}
+    for tx in done:
+        for name, add in tx.totals.items():
+            have = totals.setdefault(name, [0, 0, 0, 0])
+            for i, n in enumerate(add):
+                have[i] += n
+    if totals:
+        conn.executemany(
+            "INSERT INTO queue_stats (queue, enqueued, completed, failed, dead)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (queue) DO UPDATE SET"
+            " enqueued = enqueued + excluded.enqueued, completed = completed + excluded.completed,"
+            " failed = failed + excluded.failed, dead = dead + excluded.dead",
+            [(name, *add) for name, add in totals.items()],
+        )
