@@ -17,6 +17,7 @@ from jobbie.config import Settings
 from jobbie.logs import AccessLog
 from jobbie.scheduler import Scheduler
 from jobbie.server.errors import EXCEPTION_HANDLERS
+from jobbie.server.fastpath import FastPath
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
@@ -88,6 +89,8 @@ def create_app(settings: Settings) -> Starlette:
             max_body_bytes=settings.max_body_bytes,
         )
     )
+    # Innermost: the worker protocol skips Starlette's router and request objects.
+    middleware.append(Middleware(FastPath, rt=rt, routes=ROUTES))
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
     app = Starlette(
         routes=starlette_routes(),

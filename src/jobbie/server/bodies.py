@@ -46,9 +46,14 @@ async def read_body(request: Request) -> bytes:
 async def decode(request: Request, type_: type[T]) -> T:
     """Decode and validate the JSON body as `type_`; an empty body counts as `{}`."""
     body = await read_body(request)
+    return decode_body(body, request.headers.get("content-type", ""), type_)
+
+
+def decode_body(body: bytes, content_type: str, type_: type[T]) -> T:
+    """Validate a request body as `type_`: content type, UTF-8, JSON, then the model."""
     if not body.strip():
         body = b"{}"
-    elif not is_json(request.headers.get("content-type", "")):
+    elif not is_json(content_type):
         raise UnsupportedMediaType("a request body needs Content-Type: application/json")
     try:
         # msgspec does not check UTF-8 inside raw values; refuse bad bytes up front.

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from jobbie import models as m
 from jobbie.server import events_api, manage_api, openapi, worker_api
+from jobbie.server.fastpath import FastHandler
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -25,13 +26,15 @@ class Endpoint:
 
     method: str
     path: str
-    handler: Handler
+    handler: Handler | FastHandler
     summary: str
     tag: str
     body: type[Any] | None = None
     # status -> response type; a tuple means one of those shapes; None means no body
     responses: Mapping[int, type[Any] | tuple[type[Any], ...] | None] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+    # Served by the raw ASGI fast path (handler takes a fastpath.Call), not by Starlette.
+    fast: bool = False
 
 
 W, Q, J, C, S = "worker protocol", "queues", "jobs", "schedules", "server"
@@ -43,39 +46,41 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/v1/enqueue", worker_api.enqueue, "Enqueue a job", W,
         m.EnqueueRequest, {201: m.EnqueueResponse, 200: m.EnqueueResponse}, (400, 413, 415),
+        fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/enqueue/batch", worker_api.enqueue_batch,
         "Enqueue jobs atomically, optionally as a batch with a callback", W,
-        m.EnqueueBatchRequest, {201: m.EnqueueBatchResponse}, (400, 413, 415),
+        m.EnqueueBatchRequest, {201: m.EnqueueBatchResponse}, (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/fetch", worker_api.fetch,
         "Lease the next job(s), long-polling up to `timeout` seconds", W,
         m.FetchRequest, {200: (m.FetchedJob, m.FetchManyResponse), 204: None}, (400, 415, 503),
+        fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/ack/batch", worker_api.ack_batch, "Complete several attempts", W,
-        m.AckBatchRequest, {200: m.AckBatchResponse}, (400, 413, 415),
+        m.AckBatchRequest, {200: m.AckBatchResponse}, (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/ack/{job_id}", worker_api.ack, "Complete an attempt", W,
-        m.AckRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415),
+        m.AckRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/fail/{job_id}", worker_api.fail,
         "Fail an attempt (retry with backoff, or dead)", W,
-        m.FailRequest, {200: m.FailResponse}, (400, 404, 409, 413, 415),
+        m.FailRequest, {200: m.FailResponse}, (400, 404, 409, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/heartbeat", worker_api.heartbeat,
         "Extend leases, save progress and checkpoints", W,
-        m.HeartbeatRequest, {200: m.HeartbeatResponse}, (400, 413, 415),
+        m.HeartbeatRequest, {200: m.HeartbeatResponse}, (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/release/{job_id}", worker_api.release,
         "Hand an active job back without using a retry", W,
-        m.ReleaseRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415),
+        m.ReleaseRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415), fast=True,
     ),
     Endpoint("GET", _JOB, manage_api.get_job, "A job with errors and events", J,
              None, {200: m.JobDetail}, (404,)),
@@ -151,4 +156,4 @@ ROUTES: tuple[Endpoint, ...] = (
 
 def starlette_routes() -> list[Route]:
     """The router's view of the table."""
-    return [Route(e.path, e.handler, methods=[e.method]) for e in ROUTES]
+    return [Route(e.path, e.handler, methods=[e.method]) for e in ROUTES if not e.fast]

@@ -1,11 +1,12 @@
-"""Handlers of the worker protocol: enqueue, fetch, ack, fail, heartbeat, release."""
+"""Handlers of the worker protocol: enqueue, fetch, ack, fail, heartbeat, release.
+
+They run on the raw ASGI fast path (`fastpath.py`): each takes a `Call` and returns
+(status, body).
+"""
 
 from __future__ import annotations
 
 import time
-
-from starlette.requests import Request
-from starlette.responses import Response
 
 from jobbie.errors import JobbieError, Unavailable
 from jobbie.models import (
@@ -25,86 +26,71 @@ from jobbie.models import (
     StatusResponse,
 )
 from jobbie.server import validation
-from jobbie.server.bodies import decode, json_response
+from jobbie.server.fastpath import Call, Reply
 from jobbie.server.longpoll import fetch_jobs
-from jobbie.server.runtime import runtime, store
 
 
-async def enqueue(request: Request) -> Response:
-    req = await decode(request, EnqueueRequest)
-    job = validation.new_job(req, runtime(request).limits)
-    result = await store(request).enqueue(job)
-    return json_response(result, 200 if result.unique_existing else 201)
+async def enqueue(call: Call) -> Reply:
+    req = await call.json(EnqueueRequest)
+    result = await call.store.enqueue(validation.new_job(req, call.rt.limits))
+    return (200 if result.unique_existing else 201), result
 
 
-async def enqueue_batch(request: Request) -> Response:
-    req = await decode(request, EnqueueBatchRequest)
-    jobs, batch = validation.new_jobs(req, runtime(request).limits)
-    return json_response(await store(request).enqueue_batch(jobs, batch), 201)
+async def enqueue_batch(call: Call) -> Reply:
+    req = await call.json(EnqueueBatchRequest)
+    jobs, batch = validation.new_jobs(req, call.rt.limits)
+    return 201, await call.store.enqueue_batch(jobs, batch)
 
 
-async def fetch(request: Request) -> Response:
-    req = await decode(request, FetchRequest)
+async def fetch(call: Call) -> Reply:
+    req = await call.json(FetchRequest)
     params, timeout = validation.fetch_params(req)
-    rt = runtime(request)
+    rt = call.rt
     if rt.draining:
         raise Unavailable("the server is shutting down")
     started = time.perf_counter()
-    jobs = await fetch_jobs(
-        store(request), rt.notifier, params, timeout, lambda: _disconnected(request)
-    )
+    jobs = await fetch_jobs(call.store, rt.notifier, params, timeout, call.disconnected)
     rt.metrics.fetch_wait.observe(time.perf_counter() - started)
     if not jobs:
-        return Response(status_code=204)
+        return 204, None
     if req.count is None:
-        return json_response(jobs[0])
-    return json_response(FetchManyResponse(jobs=jobs))
+        return 200, jobs[0]
+    return 200, FetchManyResponse(jobs=jobs)
 
 
-async def _disconnected(request: Request) -> None:
-    """Return once the client has closed the connection (the body is already read)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+async def ack(call: Call) -> Reply:
+    req = await call.json(AckRequest)
+    params = validation.ack_params(call.param, req, call.rt.limits)
+    return 200, StatusResponse(status=await call.store.ack(params))
 
 
-async def ack(request: Request) -> Response:
-    req = await decode(request, AckRequest)
-    params = validation.ack_params(request.path_params["job_id"], req, runtime(request).limits)
-    return json_response(StatusResponse(status=await store(request).ack(params)))
-
-
-async def ack_batch(request: Request) -> Response:
-    req = await decode(request, AckBatchRequest)
-    limits = runtime(request).limits
+async def ack_batch(call: Call) -> Reply:
+    req = await call.json(AckBatchRequest)
+    limits = call.rt.limits
     params = [validation.ack_params(item.job_id, item, limits) for item in req.acks]
-    outcomes = await store(request).ack_batch(params)
+    outcomes = await call.store.ack_batch(params)
     results = [
         AckBatchResult(job_id=p.job_id, error=o.message, code=o.code)
         if isinstance(o, JobbieError)
         else AckBatchResult(job_id=p.job_id, status=o)
         for p, o in zip(params, outcomes, strict=True)
     ]
-    return json_response(AckBatchResponse(results=results))
+    return 200, AckBatchResponse(results=results)
 
 
-async def fail(request: Request) -> Response:
-    req = await decode(request, FailRequest)
-    params = validation.fail_params(request.path_params["job_id"], req, runtime(request).limits)
-    return json_response(await store(request).fail(params))
+async def fail(call: Call) -> Reply:
+    req = await call.json(FailRequest)
+    return 200, await call.store.fail(validation.fail_params(call.param, req, call.rt.limits))
 
 
-async def heartbeat(request: Request) -> Response:
-    req = await decode(request, HeartbeatRequest)
-    params = validation.heartbeat_params(req, runtime(request).limits)
-    answers = await store(request).heartbeat(params)
-    return json_response(
-        HeartbeatResponse(
-            jobs={job_id: HeartbeatJobStatus(status=s) for job_id, s in answers.items()}  # type: ignore[arg-type]
-        )
-    )
+async def heartbeat(call: Call) -> Reply:
+    req = await call.json(HeartbeatRequest)
+    answers = await call.store.heartbeat(validation.heartbeat_params(req, call.rt.limits))
+    statuses = {job_id: HeartbeatJobStatus(status=s) for job_id, s in answers.items()}  # type: ignore[arg-type]
+    return 200, HeartbeatResponse(jobs=statuses)
 
 
-async def release(request: Request) -> Response:
-    req = await decode(request, ReleaseRequest)
-    params = validation.release_params(request.path_params["job_id"], req, runtime(request).limits)
-    return json_response(StatusResponse(status=await store(request).release(params)))
+async def release(call: Call) -> Reply:
+    req = await call.json(ReleaseRequest)
+    params = validation.release_params(call.param, req, call.rt.limits)
+    return 200, StatusResponse(status=await call.store.release(params))
