@@ -1,8 +1,9 @@
 """The single SQLite writer: one thread, one connection, group commit.
 
-Concurrent operations queue up; the writer takes whatever is waiting (up to `max_batch`), runs
-each inside its own SAVEPOINT so a failing operation rolls back alone, commits once, and only
-then answers the callers and wakes long-poll waiters. With synchronous=FULL one fsync thus
+Concurrent operations queue up; the writer runs the first, then every operation that is
+waiting or arrives while the group runs (up to `max_batch`), each inside its own SAVEPOINT so a
+failing operation rolls back alone; it commits once, and only then answers the callers and
+wakes long-poll waiters. With synchronous=FULL one fsync thus
 covers many requests. An idle writer never waits for more work, so a lone request is not
 delayed.
 """
@@ -87,65 +88,72 @@ class Writer:
         self._thread.join()
 
     def _run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
             first = self._queue.get()
-            if first is _STOP:
+            if first is _STOP or self._commit_group(first):
                 break
-            group: list[_Item] = [first]
-            while len(group) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                group.append(item)
-            self._commit_group(group)
 
-    def _commit_group(self, group: list[_Item]) -> None:
+    def _commit_group(self, first: _Item) -> bool:
+        """Run `first` and every operation queued meanwhile (up to max_batch) in one
+        transaction, commit once, then answer them all. True when the stop sentinel was seen."""
         conn = self._conn
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        done: list[Tx] = []
-        # A lone operation needs no savepoint: if it fails, the whole transaction rolls back.
-        alone = len(group) == 1
+        op, future = first
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             log.error("writer could not begin a transaction: %s", exc)
-            failure = Unavailable("the database is unavailable")
-            self._deliver_soon([(fut, None, failure) for _, fut in group], set())
-            return
-        for op, future in group:
+            self._deliver_soon([(future, None, Unavailable("the database is unavailable"))], set())
+            return False
+        # The first operation needs no savepoint: if it fails, nothing else is in the
+        # transaction yet, so it is rolled back whole.
+        tx = Tx(conn, now_ms())
+        try:
+            result = op(tx)
+        except Exception as exc:
+            conn.execute("ROLLBACK")
+            self._deliver_soon([(future, None, exc)], set())
+            return False
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = [
+            (future, result, None)
+        ]
+        done = [tx]
+        stop = False
+        # Operations that arrived while the first ran join this group and share its fsync;
+        # each runs in a savepoint so that one failing rolls back alone.
+        while len(outcomes) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
+            op, future = item
             tx = Tx(conn, now_ms())
-            if not alone:
-                conn.execute("SAVEPOINT op")
+            conn.execute("SAVEPOINT op")
             try:
                 result = op(tx)
             except Exception as exc:
-                conn.execute("ROLLBACK" if alone else "ROLLBACK TO op")
-                if not alone:
-                    conn.execute("RELEASE op")
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
                 outcomes.append((future, None, exc))
             else:
-                if not alone:
-                    conn.execute("RELEASE op")
+                conn.execute("RELEASE op")
                 outcomes.append((future, result, None))
                 done.append(tx)
         try:
-            if conn.in_transaction:
-                flush_group(conn, done)
-                conn.execute("COMMIT")
+            flush_group(conn, done)
+            conn.execute("COMMIT")
         except sqlite3.Error as exc:
             # Nothing of the group is acknowledged when its commit fails.
-            log.error("group commit failed, answering %d callers 503: %s", len(group), exc)
+            log.error("group commit failed, answering %d callers 503: %s", len(outcomes), exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             failure = Unavailable("the database could not commit")
             outcomes = [(fut, None, failure) for fut, _, _ in outcomes]
             done = []
         self._deliver_soon(outcomes, set().union(*(tx.wake for tx in done)))
+        return stop
 
     def _deliver_soon(
         self, outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]], wake: set[str]
