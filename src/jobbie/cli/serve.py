@@ -1,4 +1,4 @@
-"""The `jobbie` command line. Imports stay inside commands so `jobbie --help` starts fast."""
+"""`jobbie server` and `jobbie worker`: the processes. Their imports stay inside the commands."""
 
 from __future__ import annotations
 
@@ -8,45 +8,23 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
-    name="jobbie",
-    help="Jobbie: a language-agnostic background-job server.",
-    no_args_is_help=True,
-    add_completion=True,
-)
-
 
 class Durability(StrEnum):
+    """How hard the server works to keep acknowledged writes."""
+
     full = "full"
     fast = "fast"
 
 
 class LogLevel(StrEnum):
+    """Log levels."""
+
     debug = "debug"
     info = "info"
     warning = "warning"
     error = "error"
 
 
-def _version(value: bool) -> None:
-    if value:
-        from jobbie import __version__
-
-        typer.echo(f"jobbie {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """Jobbie: a language-agnostic background-job server."""
-
-
-@app.command()
 def server(
     bind: Annotated[
         str | None, typer.Option(help="HOST:PORT to listen on [env JOBBIE_BIND; 127.0.0.1:8080]")
@@ -99,7 +77,6 @@ def server(
     serve(settings)
 
 
-@app.command()
 def worker(
     target: Annotated[
         str,
@@ -126,8 +103,3 @@ def worker(
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         raise typer.BadParameter(f"{target}: {exc}", param_hint="TARGET") from None
     loaded.run()
-
-
-def main() -> None:
-    """Entry point of the `jobbie` console script."""
-    app()

@@ -1,0 +1,100 @@
+"""The connection a client command works through: global options, errors, output.
+
+Exit codes: 0 ok, 1 the server refused (its code and message), 2 usage error, 3 the server
+could not be reached. Every error is one line on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import typer
+
+from jobbie.cli.options import Output
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from jobbie.client import Client
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print `error: message` as one line on stderr and exit with `code`."""
+    line = " ".join(message.split())
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    raise typer.Exit(code)
+
+
+def stdout_console() -> Console:
+    """The console tables are printed on (no colours or width guessing when piped)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def stderr_console() -> Console:
+    """The console progress is shown on, so stdout stays clean for the result."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    """The global options of a client command: where the server is, the key, the output."""
+
+    server: str
+    api_key: str | None
+    output: Output
+
+    def __post_init__(self) -> None:
+        if not self.server.startswith(("http://", "https://")):
+            raise typer.BadParameter(
+                f"{self.server!r} is not an http:// or https:// URL", param_hint="--server"
+            )
+
+    @property
+    def wants_json(self) -> bool:
+        """True with `--output json`."""
+        return self.output is Output.json
+
+    @contextmanager
+    def connect(self) -> Iterator[Client]:
+        """A `jobbie.Client` for the server; its errors become one line and an exit code."""
+        from jobbie.client import Client, ServerUnreachable
+        from jobbie.errors import JobbieError
+
+        # JOBBIE_API_KEY may hold the server's comma-separated list; a client sends one key.
+        key = self.api_key.split(",")[0].strip() if self.api_key else None
+        try:
+            with Client(self.server, api_key=key or None) as client:
+                yield client
+        except ServerUnreachable as exc:
+            detail = exc.message.removeprefix(f"{self.server.rstrip('/')}: ")
+            fail(f"cannot reach the Jobbie server at {self.server} ({detail})", EXIT_UNREACHABLE)
+        except JobbieError as exc:
+            fail(f"{exc.code}: {exc.message}", EXIT_REFUSED)
+
+    def emit(self, document: Any, render: Callable[[Console], None]) -> None:
+        """Print `document` as JSON with `--output json`, else call `render` with a console."""
+        if self.wants_json:
+            print_json(document)
+        else:
+            render(stdout_console())
+
+
+def print_json(document: Any) -> None:
+    """One JSON document on stdout (structs and datetimes encoded as the API does)."""
+    import msgspec
+
+    text = msgspec.json.format(msgspec.json.encode(document), indent=2)
+    sys.stdout.write(text.decode() + "\n")
+    sys.stdout.flush()
