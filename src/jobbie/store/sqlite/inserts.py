@@ -60,6 +60,12 @@ def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tup
         if state is State.PENDING:
             tx.wake.add(job.queue)
     tx.conn.executemany(_INSERT, rows)
+    # Counted here, once per queue and state, rather than by a per-row trigger.
+    tx.conn.executemany(
+        "INSERT INTO queue_counts (queue, state, n) VALUES (?, ?, ?)"
+        " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
+        [(queue, state, n) for (queue, state), n in Counter((r[1], r[2]) for r in rows).items()],
+    )
     if locks:
         tx.conn.executemany(
             "INSERT OR REPLACE INTO unique_locks (queue, unique_key, job_id, expires_at)"

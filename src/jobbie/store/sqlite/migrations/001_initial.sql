@@ -103,19 +103,15 @@ CREATE TABLE queue_stats (
     dead      INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- Live job counts per queue and state, kept exact by the triggers below so that queue
--- listing and concurrency limits never scan the jobs table.
+-- Live job counts per queue and state, so that queue listing and concurrency limits never
+-- scan the jobs table. Inserts are counted by the one insert path (inserts.py, one upsert per
+-- queue and state for a whole batch); state and queue changes and deletes by the triggers.
 CREATE TABLE queue_counts (
     queue TEXT    NOT NULL,
     state TEXT    NOT NULL,
     n     INTEGER NOT NULL,
     PRIMARY KEY (queue, state)
 ) WITHOUT ROWID;
-
-CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
-    INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
-        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
-END;
 
 CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
     UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
