@@ -118,3 +118,8 @@ def test_answers_without_a_known_code(
         client.queues()
     assert type(caught.value) is expected
     assert message in caught.value.message
+
+
+def test_a_malformed_scheduled_at_is_a_validation_error(client: Client) -> None:
+    with pytest.raises(ValidationError, match="scheduled_at"):
+        client.enqueue("q", None, scheduled_at="not a time")

@@ -41,6 +41,7 @@ from jobbie.client.types import (
     schedule_from_wire,
     worker_from_wire,
 )
+from jobbie.errors import ValidationError
 from jobbie.timeutil import parse_duration_ms
 
 T = TypeVar("T")
@@ -110,7 +111,10 @@ def enqueue_request(queue: str, payload: Any, options: Mapping[str, Any]) -> m.E
     opts = dict(options)
     at = opts.get("scheduled_at")
     if isinstance(at, str):
-        opts["scheduled_at"] = datetime.fromisoformat(at)
+        try:
+            opts["scheduled_at"] = datetime.fromisoformat(at)
+        except ValueError:
+            raise ValidationError(f"scheduled_at: not an RFC 3339 timestamp: {at!r}") from None
     return m.EnqueueRequest(queue=queue, payload=raw(payload), **opts)
 
 
