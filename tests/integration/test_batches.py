@@ -195,3 +195,40 @@ def test_ack_batch_empty_is_400(api: httpx.Client) -> None:
     resp = api.post("/api/v1/ack/batch", json={"acks": []})
     assert resp.status_code == 400
     assert error_code(resp) == "VALIDATION_ERROR"
+
+
+def test_ack_batch_mixes_plain_unique_batched_and_cancelled_jobs(
+    api: httpx.Client, queue: str
+) -> None:
+    plain = enqueue(api, queue, payload=1)
+    unique = enqueue(api, queue, payload=2, unique_key="u1")
+    made = enqueue_batch(api, [{"queue": queue, "payload": 3}], callback_queue=f"{queue}.cb")
+    batched = made["job_ids"][0]
+    doomed = enqueue(api, queue, payload=4)
+    leases = {j["job_id"]: j for j in fetch_one(api, queue, count=10)["jobs"]}
+    assert set(leases) == {plain, unique, batched, doomed}
+    assert api.post(f"/api/v1/jobs/{doomed}/cancel").json()["status"] == "cancelling"
+
+    def item(job_id: str) -> dict[str, Any]:
+        return {"job_id": job_id, "result": {"id": job_id}, "worker_id": "w1",
+                "attempt": leases[job_id]["attempt"]}  # fmt: skip
+
+    order = [plain, unique, batched, doomed, plain]
+    resp = api.post("/api/v1/ack/batch", json={"acks": [item(j) for j in order]})
+    assert resp.status_code == 200, resp.text
+    results = resp.json()["results"]
+    assert [r["job_id"] for r in results] == order
+    assert [r["status"] for r in results[:4]] == [
+        "completed",
+        "completed",
+        "completed",
+        "cancelled",
+    ]
+    assert results[4]["code"] == "LEASE_LOST"  # the same job twice: the second finds it done
+    assert get_job(api, plain)["result"] == {"id": plain}
+    # the unique lock is released and the batch callback fired
+    again = api.post("/api/v1/enqueue", json={"queue": queue, "unique_key": "u1"}).json()
+    assert again["unique_existing"] is False
+    batch = api.get(f"/api/v1/batches/{made['batch_id']}").json()
+    assert (batch["state"], batch["succeeded"]) == ("completed", 1)
+    assert get_queue(api, queue)["totals"]["completed"] == 3

@@ -24,12 +24,12 @@ def claim(tx: Tx, params: FetchParams) -> Claim:
     retry_at: int | None = None
     for _ in range(_MAX_ROUNDS):
         picks, retry_at, expired = _pick(tx, params, params.count - len(jobs))
-        for _priority, seq, queue, throttled in picks:
-            jobs.append(_lease(tx, params, seq))
-            if throttled:
-                tx.execute(
-                    "INSERT INTO rate_limit_window (queue, at) VALUES (?, ?)", (queue, tx.now)
-                )
+        jobs.extend(_lease(tx, params, [seq for _, seq, _, _ in picks]))
+        throttled = [(queue, tx.now) for _, _, queue, limited in picks if limited]
+        if throttled:
+            tx.conn.executemany(
+                "INSERT INTO rate_limit_window (queue, at) VALUES (?, ?)", throttled
+            )
         if not expired or len(jobs) >= params.count:
             break
     if jobs:
@@ -91,33 +91,41 @@ def _pick(
     return candidates[:wanted], retry_at, expired
 
 
-def _lease(tx: Tx, params: FetchParams, seq: int) -> FetchedJob:
-    row = tx.execute(
+def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
+    """Lease the picked jobs in one statement; answers keep the pick order."""
+    if not seqs:
+        return []
+    rows = tx.execute(
         "UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = ?,"
         " worker_hostname = ?, started_at = ?, lease_expires_at = ?, lease_duration_ms = ?"
-        " WHERE seq = ? RETURNING id, queue, payload, attempt, max_retries, checkpoint, tags,"
-        " priority, created_at",
+        " WHERE seq IN (SELECT value FROM json_each(?)) RETURNING seq, id, queue, payload,"
+        " attempt, max_retries, checkpoint, tags, priority, created_at",
         (
             params.worker_id,
             params.hostname,
             tx.now,
             tx.now + params.lease_ms,
             params.lease_ms,
-            seq,
+            msgspec.json.encode(seqs).decode(),
         ),
-    ).fetchone()
-    return FetchedJob(
-        job_id=row["id"],
-        queue=row["queue"],
-        payload=msgspec.Raw(row["payload"].encode()),
-        attempt=row["attempt"],
-        max_retries=row["max_retries"],
-        lease_duration=params.lease_ms / 1000,
-        checkpoint=msgspec.Raw((row["checkpoint"] or "null").encode()),
-        tags=msgspec.json.decode(row["tags"]),
-        priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
-        created_at=rfc3339(row["created_at"]) or "",
-    )
+    ).fetchall()
+    by_seq = {row["seq"]: row for row in rows}
+    lease_s = params.lease_ms / 1000
+    return [
+        FetchedJob(
+            job_id=row["id"],
+            queue=row["queue"],
+            payload=msgspec.Raw(row["payload"].encode()),
+            attempt=row["attempt"],
+            max_retries=row["max_retries"],
+            lease_duration=lease_s,
+            checkpoint=msgspec.Raw((row["checkpoint"] or "null").encode()),
+            tags=msgspec.json.decode(row["tags"]),
+            priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
+            created_at=rfc3339(row["created_at"]) or "",
+        )
+        for row in (by_seq[seq] for seq in seqs)
+    ]
 
 
 def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:

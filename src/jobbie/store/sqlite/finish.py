@@ -8,8 +8,11 @@ once.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 
-from jobbie.errors import Conflict, LeaseLost, NotFound
+import msgspec
+
+from jobbie.errors import Conflict, JobbieError, LeaseLost, NotFound
 from jobbie.models import FailResponse
 from jobbie.store.params import AckParams, FailParams, Fence, ReleaseParams
 from jobbie.store.rules import RetryPolicy, attempts_remaining, failure_outcome
@@ -17,6 +20,7 @@ from jobbie.store.sqlite import batches
 from jobbie.store.sqlite.effects import (
     bump_totals,
     record_event,
+    record_events,
     release_unique_lock,
     wake_if_limited,
 )
@@ -43,13 +47,18 @@ def leased_job(tx: Tx, job_id: str, fence: Fence) -> sqlite3.Row:
     row: sqlite3.Row | None = tx.execute(
         f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
     ).fetchone()
+    return check_lease(row, job_id, fence, tx.now)
+
+
+def check_lease(row: sqlite3.Row | None, job_id: str, fence: Fence, now: int) -> sqlite3.Row:
+    """`row` when its attempt may be ended by a caller with `fence`, else the error."""
     if row is None:
         raise NotFound(f"job {job_id} not found")
     if row["state"] != State.ACTIVE.value:
         if fence.given:
             raise LeaseLost(f"job {job_id} is {row['state']}, no longer leased to this worker")
         raise Conflict(f"job {job_id} is {row['state']}, not active")
-    if row["lease_expires_at"] <= tx.now:
+    if row["lease_expires_at"] <= now:
         raise LeaseLost(f"the lease on job {job_id} has expired")
     if fence.worker_id is not None and fence.worker_id != row["worker_id"]:
         raise LeaseLost(f"job {job_id} is leased to another worker")
@@ -72,6 +81,55 @@ def ack(tx: Tx, params: AckParams) -> str:
     settle(tx, row, state)
     wake_if_limited(tx, row["queue"])
     return state.value
+
+
+def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
+    """Complete several attempts, each succeeding or failing on its own.
+
+    All rows are read in one query and checked in Python; plain jobs (no cancel request,
+    unique lock or batch) are completed by one prepared statement, the others one by one
+    through `ack`.
+    """
+    ids = msgspec.json.encode(sorted({a.job_id for a in acks})).decode()
+    rows = {
+        row["id"]: row
+        for row in tx.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+        )
+    }
+    results: list[str | JobbieError] = []
+    plain: list[tuple[str, int, int]] = []
+    done: list[tuple[str, str]] = []
+    for params in acks:
+        try:
+            row = check_lease(rows.get(params.job_id), params.job_id, params.fence, tx.now)
+        except JobbieError as exc:
+            results.append(exc)
+            continue
+        if row["cancel_requested"] or row["unique_key"] is not None or row["batch_id"]:
+            results.append(ack(tx, params))
+        else:
+            plain.append((params.result, tx.now, row["seq"]))
+            done.append((row["id"], row["queue"]))
+            results.append(State.COMPLETED.value)
+        # A second ack of the same job in this batch finds it finished.
+        rows[params.job_id] = _finished(row)
+    if plain:
+        tx.conn.executemany(
+            "UPDATE jobs SET state = 'completed', result = ?, completed_at = ?,"
+            " lease_expires_at = NULL WHERE seq = ?",
+            plain,
+        )
+        record_events(tx, EventType.COMPLETED, done)
+        for queue, n in Counter(queue for _, queue in done).items():
+            bump_totals(tx, queue, completed=n)
+            wake_if_limited(tx, queue)
+    return results
+
+
+def _finished(row: sqlite3.Row) -> dict[str, object]:
+    """A stand-in for a row after its ack, for later acks of it in the same batch."""
+    return {**dict(zip(row.keys(), row, strict=True)), "state": State.COMPLETED.value}
 
 
 def fail(tx: Tx, params: FailParams) -> FailResponse:

@@ -117,7 +117,7 @@ class SqliteStore:
         return await self._writer.run(lambda tx: finish.ack(tx, params))
 
     async def ack_batch(self, acks: list[AckParams]) -> list[str | JobbieError]:
-        return await self._writer.run(lambda tx: _each_alone(tx, finish.ack, acks))
+        return await self._writer.run(lambda tx: finish.ack_many(tx, acks))
 
     async def fail(self, params: FailParams) -> FailResponse:
         return await self._writer.run(lambda tx: finish.fail(tx, params))
@@ -341,19 +341,3 @@ def _open_writer_connection(path: Path, durable: bool) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     migrate(conn)
     return conn
-
-
-def _each_alone(
-    tx: Tx, op: Callable[[Tx, AckParams], str], items: list[AckParams]
-) -> list[str | JobbieError]:
-    """Run `op` per item in its own savepoint, so one failure leaves the others applied."""
-    results: list[str | JobbieError] = []
-    for item in items:
-        tx.execute("SAVEPOINT item")
-        try:
-            results.append(op(tx, item))
-        except JobbieError as exc:
-            tx.execute("ROLLBACK TO item")
-            results.append(exc)
-        tx.execute("RELEASE item")
-    return results
