@@ -55,9 +55,7 @@ def check_lease(row: sqlite3.Row | None, job_id: str, fence: Fence, now: int) ->
     if row is None:
         raise NotFound(f"job {job_id} not found")
     if row["state"] != State.ACTIVE.value:
-        if fence.given:
-            raise LeaseLost(f"job {job_id} is {row['state']}, no longer leased to this worker")
-        raise Conflict(f"job {job_id} is {row['state']}, not active")
+        raise _not_active(job_id, row["state"], fence)
     if row["lease_expires_at"] <= now:
         raise LeaseLost(f"the lease on job {job_id} has expired")
     if fence.worker_id is not None and fence.worker_id != row["worker_id"]:
@@ -100,7 +98,12 @@ def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
     results: list[str | JobbieError] = []
     plain: list[tuple[str, int, int]] = []
     done: list[tuple[str, str]] = []
+    acked: set[str] = set()
     for params in acks:
+        if params.job_id in acked:  # the same job twice in one batch: the second finds it done
+            results.append(_not_active(params.job_id, "completed", params.fence))
+            continue
+        acked.add(params.job_id)
         try:
             row = check_lease(rows.get(params.job_id), params.job_id, params.fence, tx.now)
         except JobbieError as exc:
@@ -112,8 +115,6 @@ def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
             plain.append((params.result, tx.now, row["seq"]))
             done.append((row["id"], row["queue"]))
             results.append(State.COMPLETED.value)
-        # A second ack of the same job in this batch finds it finished.
-        rows[params.job_id] = _finished(row)
     if plain:
         tx.conn.executemany(
             "UPDATE jobs SET state = 'completed', result = ?, completed_at = ?,"
@@ -127,9 +128,10 @@ def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
     return results
 
 
-def _finished(row: sqlite3.Row) -> dict[str, object]:
-    """A stand-in for a row after its ack, for later acks of it in the same batch."""
-    return {**dict(zip(row.keys(), row, strict=True)), "state": State.COMPLETED.value}
+def _not_active(job_id: str, state: str, fence: Fence) -> JobbieError:
+    if fence.given:
+        return LeaseLost(f"job {job_id} is {state}, no longer leased to this worker")
+    return Conflict(f"job {job_id} is {state}, not active")
 
 
 def fail(tx: Tx, params: FailParams) -> FailResponse:

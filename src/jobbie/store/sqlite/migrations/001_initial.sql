@@ -50,7 +50,6 @@ CREATE INDEX jobs_state_completed ON jobs (state, completed_at);
 CREATE INDEX jobs_created ON jobs (created_at);
 CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX jobs_unique_key ON jobs (unique_key) WHERE unique_key IS NOT NULL;
-CREATE INDEX jobs_worker ON jobs (worker_id) WHERE state = 'active';
 
 CREATE TABLE job_errors (
     id        INTEGER PRIMARY KEY,
