@@ -8,12 +8,13 @@ share the machine's cores, so every figure includes the client; the client CPU c
 much of the machine the client took.
 
 Workloads:
-  A1   enqueue, one job per POST /api/v1/enqueue, 1 client (sync httpx.Client, keep-alive)
+  A1   enqueue, one job per POST /api/v1/enqueue, 1 client (raw asyncio HTTP/1.1 by default)
   A16  the same with 16 concurrent producers (raw asyncio HTTP/1.1 by default, see --client)
   B    batch enqueue, 1,000 jobs per POST /api/v1/enqueue/batch, 1 client
   C8   drain pre-enqueued jobs with 8 concurrent fetch -> ack loops
   C8b  the same with fetch count=100 and POST /api/v1/ack/batch
   D    idle pickup latency: one long-polling worker, one enqueue every 20 ms; p50 / p99
+       (worker and producer are two connections on one event loop)
   E    fetch latency with a small vs a big pending table, enqueue rate and RSS with the big one
 """
 
@@ -33,7 +34,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -495,20 +495,31 @@ class Config:
     keep: bool
 
 
+async def _a1(cfg: Config, server: Server, n: int) -> tuple[list[str], Window]:
+    ids: list[str] = []
+    async with open_posters(cfg.client, server, 1) as (poster,):
+        status, data = await poster.post(ENQUEUE, enqueue_body("warmup", 0))
+        decode(status, data, 201, "warm-up enqueue")
+        window = Window(server).start()
+        for i in range(n):
+            status, data = await poster.post(ENQUEUE, enqueue_body("a1", i))
+            ids.append(decode(status, data, 201, "POST /api/v1/enqueue")["job_id"])
+        window.stop()
+    return ids, window
+
+
 def run_a1(cfg: Config, server: Server) -> RunResult:
     n = cfg.n_a1
-    bodies = [enqueue_body("a1", i) for i in range(n)]
-    ids: list[str] = []
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        warm_up(server)
-        window = Window(server).start()
-        for body in bodies:
-            r = client.post(ENQUEUE, content=body, headers=JSON_HEADERS)
-            ids.append(decode(r.status_code, r.content, 201, "POST /api/v1/enqueue")["job_id"])
-        window.stop()
+    warm_up(server)
+    ids, window = asyncio.run(_a1(cfg, server, n))
     expect_unique_ids(ids, n, "A1")
     expect_counts(server, "a1", pending=n)
-    return RunResult({"A1 enqueue, 1 client": (n / window.wall, "jobs/s")}, n, window)
+    return RunResult(
+        {"A1 enqueue, 1 client": (n / window.wall, "jobs/s")},
+        n,
+        window,
+        note=client_label(cfg.client, 1),
+    )
 
 
 async def _a16(cfg: Config, server: Server, n: int, conc: int) -> tuple[list[str], Window]:
@@ -639,68 +650,58 @@ def run_c8b(cfg: Config, server: Server) -> RunResult:
     return _run_drain(cfg, server, "C8b", cfg.n_c8b, 100)
 
 
-def run_d(cfg: Config, server: Server) -> RunResult:
-    queue, warm, samples, period = "d", 5, cfg.d_samples, 0.020
-    total = warm + samples
+async def _d(cfg: Config, server: Server, total: int, period: float) -> list[tuple[float, float]]:
+    """(enqueue start, fetch return) per job: one connection long-polls, another enqueues on a
+    fixed schedule; both on one event loop, so no thread switch sits in the measurement."""
+    queue = "d"
     received: dict[str, float] = {}
-    failures: list[str] = []
-    done = threading.Event()
+    async with open_posters(cfg.client, server, 2) as (worker, producer):
 
-    def worker() -> None:
-        body = fetch_body(queue, "bench-d", 30)
-        try:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                while len(received) < total and not done.is_set():
-                    r = client.post(FETCH, content=body, headers=JSON_HEADERS)
-                    t = pc()
-                    if r.status_code == 204:
-                        continue
-                    job = decode(r.status_code, r.content, 200, "long-poll fetch")
-                    received[job["job_id"]] = t
-                    a = client.post(
-                        f"/api/v1/ack/{job['job_id']}",
-                        content=ack_body("bench-d", job["attempt"]),
-                        headers=JSON_HEADERS,
-                    )
-                    decode(a.status_code, a.content, 200, "ack")
-        except Exception as exc:
-            failures.append(repr(exc))
+        async def work() -> None:
+            body = fetch_body(queue, "bench-d", 30)
+            while len(received) < total:
+                status, data = await worker.post(FETCH, body)
+                t = pc()
+                if status == 204:
+                    continue
+                job = decode(status, data, 200, "long-poll fetch")
+                received[job["job_id"]] = t
+                status, data = await worker.post(
+                    f"/api/v1/ack/{job['job_id']}", ack_body("bench-d", job["attempt"])
+                )
+                decode(status, data, 200, "ack")
 
-    # The waiting worker must get the GIL promptly when its answer arrives (default 5 ms).
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
-    thread = threading.Thread(target=worker, name="bench-d-worker", daemon=True)
-    sent: list[tuple[str, float]] = []
-    try:
-        thread.start()
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            warm_up(server, 5)
-            begin = pc() + 0.2  # lets the worker park in its long-poll first
-            for i in range(total):
-                # A fixed schedule rather than sleep(period): slow answers do not stretch it.
-                delay = begin + i * period - pc()
-                if delay > 0:
-                    time.sleep(delay)
-                check(not failures, f"worker failed: {failures}")
-                t0 = pc()
-                r = client.post(ENQUEUE, content=enqueue_body(queue, i), headers=JSON_HEADERS)
-                sent.append((decode(r.status_code, r.content, 201, "enqueue")["job_id"], t0))
-        thread.join(timeout=35)
-    finally:
-        done.set()
-        sys.setswitchinterval(old_interval)
-    check(not failures, f"D worker failed: {failures}")
+        task = asyncio.create_task(work())
+        sent: list[tuple[str, float]] = []
+        begin = pc() + 0.2  # lets the worker park in its long-poll first
+        for i in range(total):
+            # A fixed schedule rather than sleep(period): slow answers do not stretch it.
+            delay = begin + i * period - pc()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            check(not task.done(), "D worker stopped early")
+            t0 = pc()
+            status, data = await producer.post(ENQUEUE, enqueue_body(queue, i))
+            sent.append((decode(status, data, 201, "enqueue")["job_id"], t0))
+        await asyncio.wait_for(task, timeout=35)
     missing = [job_id for job_id, _ in sent if job_id not in received]
     check(not missing, f"D: {len(missing)} of {total} jobs never reached the worker")
-    check(len(received) == total, f"D: worker got {len(received)} jobs, {total} were sent")
-    lat = [(received[job_id] - t0) * 1000 for job_id, t0 in sent[warm:]]
+    return [(t0, received[job_id]) for job_id, t0 in sent]
+
+
+def run_d(cfg: Config, server: Server) -> RunResult:
+    warm, samples, period = 5, cfg.d_samples, 0.020
+    warm_up(server, 5)
+    pairs = asyncio.run(_d(cfg, server, warm + samples, period))
+    lat = [(got - t0) * 1000 for t0, got in pairs[warm:]]
     check(min(lat) > 0, "D: a job arrived before its enqueue started (clock mix-up)")
     metrics = {
         "D pickup p50": (percentile(lat, 0.5), "ms"),
         "D pickup p99": (percentile(lat, 0.99), "ms"),
     }
     extra = {"p90_ms": percentile(lat, 0.9), "max_ms": max(lat), "samples": len(lat)}
-    return RunResult(metrics, extra=extra, note="worker thread long-polls (timeout 30 s)")
+    note = f"{client_label(cfg.client, 2)}; the worker long-polls (timeout 30 s)"
+    return RunResult(metrics, extra=extra, note=note)
 
 
 def _fetch_latency(server: Server, queue: str, samples: int) -> tuple[list[float], list[float]]:
