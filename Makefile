@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format bench bench-manage clean
+.PHONY: install run test lint format bench bench-compare bench-manage clean
 
 install: $(STAMP)
 
@@ -32,6 +32,17 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Jobbie vs Huey and RQ in one run (needs Redis at 127.0.0.1:6379 for RQ; uses and flushes db 13).
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# Options pass through: make bench-compare COMPARE_ARGS='--quick --json bench/results/cmp.json'
+bench-compare: $(BENCH_STAMP)
+	$(BIN)/python -m bench.compare $(COMPARE_ARGS)
 
 # Not part of `bench`: loads 1,000,000 jobs and takes several minutes.
 bench-manage: $(STAMP)
