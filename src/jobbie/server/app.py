@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.config import Settings
 from jobbie.logs import AccessLog
@@ -27,7 +27,7 @@ from jobbie.store.sqlite.store import SqliteStore
 log = logging.getLogger("jobbie.server")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings) -> JobbieApp:
     """A ready-to-serve app; the database opens when the lifespan starts."""
     rt = Runtime(settings=settings)
 
@@ -65,38 +65,33 @@ def create_app(settings: Settings) -> Starlette:
     access = None
     if settings.access_log and logging.getLogger("jobbie.access").isEnabledFor(logging.INFO):
         access = AccessLog(sys.stderr.buffer)
-    middleware = [
-        Middleware(
-            RequestContextMiddleware,
-            access=access,
-            observe=rt.metrics.observe_request,
-        )
-    ]
-    if settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["GET", "POST", "PUT", "DELETE"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-                expose_headers=["X-Request-ID"],
-            )
-        )
-    middleware.append(
-        Middleware(
-            GuardMiddleware,
-            api_keys=settings.api_keys,
-            max_body_bytes=settings.max_body_bytes,
-        )
-    )
-    # Innermost: the worker protocol skips Starlette's router and request objects.
-    middleware.append(Middleware(FastPath, rt=rt, routes=ROUTES))
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
-    app = Starlette(
-        routes=starlette_routes(),
-        middleware=middleware,
-        exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=lifespan,
+    starlette = Starlette(
+        routes=starlette_routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
     )
-    app.state.runtime = rt
-    return app
+    starlette.state.runtime = rt
+    # Outermost first: request id, access log and 500s; CORS; API keys and body size; then
+    # the worker protocol's fast path, which hands every other route to Starlette.
+    asgi: ASGIApp = FastPath(starlette, rt=rt, routes=ROUTES)
+    asgi = GuardMiddleware(asgi, api_keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        asgi = CORSMiddleware(
+            asgi,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    asgi = RequestContextMiddleware(asgi, access=access, observe=rt.metrics.observe_request)
+    return JobbieApp(asgi, rt)
+
+
+class JobbieApp:
+    """The served ASGI app, with the runtime its server needs at shutdown."""
+
+    def __init__(self, asgi: ASGIApp, runtime: Runtime) -> None:
+        self._asgi = asgi
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)

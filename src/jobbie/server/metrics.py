@@ -74,11 +74,19 @@ class Metrics:
             buckets=_WAIT_BUCKETS,
             registry=self.registry,
         )
+        self._latency_children: dict[tuple[str, str, int], Histogram] = {}
         self._queues = _QueueCollector()
         self.registry.register(self._queues)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.request_latency.labels(method, route, str(status)).observe(seconds)
+        # labels() takes a lock and builds a key per call; cache the child per label set.
+        key = (method, route, status)
+        child = self._latency_children.get(key)
+        if child is None:
+            child = self._latency_children[key] = self.request_latency.labels(
+                method, route, str(status)
+            )
+        child.observe(seconds)
 
     def render(self, queues: list[Queue], waiting: int) -> bytes:
         """The exposition text, with this snapshot of the queues."""

@@ -63,6 +63,8 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         timeout_graceful_shutdown=int(settings.shutdown_grace),
         server_header=False,
+        # Jobbie logs no client addresses, so X-Forwarded-* rewriting would be wasted work.
+        proxy_headers=False,
     )
-    _Server(config, app.state.runtime).run()
+    _Server(config, app.runtime).run()
     log.info("shutdown: complete")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from jobbie.models import FetchedJob
@@ -16,6 +18,7 @@ from jobbie.timeutil import rfc3339
 _PRIORITY_NAMES = {p.value: p.label for p in Priority}
 # Enough rounds to step over a few expired jobs at the head of a queue; the sweep takes the rest.
 _MAX_ROUNDS = 4
+_WORKER_SEEN_MS = 1000
 
 
 def claim(tx: Tx, params: FetchParams) -> Claim:
@@ -163,7 +166,20 @@ def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
 
 
 def touch_worker(tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None) -> None:
-    """Record that a worker was seen (its hostname and queues when it says them)."""
+    """Record that a worker was seen (its hostname and queues when it says them).
+
+    A worker that fetches in a tight loop is recorded at most once a second: `last_seen` is
+    for humans and the worker list, not worth a write per fetch.
+    """
+    queues_json = None if queues is None else msgspec.json.encode(queues).decode()
+    key = ("worker", worker_id, hostname, queues_json)
+    seen: dict[Any, int] = tx.memo.setdefault("workers", {})
+    last = seen.get(key)
+    if last is not None and tx.now - last < _WORKER_SEEN_MS:
+        return
+    if len(seen) > 10_000:
+        seen.clear()
+    seen[key] = tx.now
     tx.execute(
         "INSERT INTO workers (id, hostname, queues, last_seen, started_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
@@ -173,7 +189,7 @@ def touch_worker(tx: Tx, worker_id: str, hostname: str | None, queues: list[str]
         (
             worker_id,
             hostname,
-            msgspec.json.encode(queues or []).decode(),
+            queues_json or "[]",
             tx.now,
             tx.now,
             queues is not None,

@@ -30,11 +30,15 @@ T = TypeVar("T")
 class Tx:
     """What an operation sees: the connection, the clock of its turn, and queues to wake."""
 
-    __slots__ = ("conn", "events", "now", "totals", "wake")
+    __slots__ = ("conn", "events", "memo", "now", "totals", "wake")
 
-    def __init__(self, conn: sqlite3.Connection, now: int) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, now: int, memo: dict[Any, Any] | None = None
+    ) -> None:
         self.conn = conn
         self.now = now
+        # The writer's memory across operations (e.g. when a worker was last recorded).
+        self.memo: dict[Any, Any] = {} if memo is None else memo
         self.wake: set[str] = set()
         # Event rows and queue-total increments, written once per group (see flush_group).
         self.events: list[tuple[str, str | None, str | None, str | None, int]] = []
@@ -67,6 +71,7 @@ class Writer:
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="jobbie-writer", daemon=True)
         self._closed = False
+        self._memo: dict[Any, Any] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -106,7 +111,7 @@ class Writer:
             return False
         # The first operation needs no savepoint: if it fails, nothing else is in the
         # transaction yet, so it is rolled back whole.
-        tx = Tx(conn, now_ms())
+        tx = Tx(conn, now_ms(), self._memo)
         try:
             result = op(tx)
         except Exception as exc:
@@ -129,7 +134,7 @@ class Writer:
                 stop = True
                 break
             op, future = item
-            tx = Tx(conn, now_ms())
+            tx = Tx(conn, now_ms(), self._memo)
             conn.execute("SAVEPOINT op")
             try:
                 result = op(tx)
