@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from jobbie.errors import JobbieError
 from jobbie.models import (
@@ -59,7 +58,6 @@ from jobbie.timeutil import now_ms
 
 log = logging.getLogger("jobbie.store")
 
-T = TypeVar("T")
 DB_FILE = "jobbie.db"
 # Rows per maintenance transaction, and transactions per step in one scheduler pass.
 CHUNK = 500
@@ -330,10 +328,6 @@ class SqliteStore:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._reader.close)
-
-    async def run_write(self, op: Callable[[Tx], T]) -> T:
-        """Run a backend-specific write (tests and tools)."""
-        return await self._writer.run(op)
 
 
 def _open_writer_connection(path: Path, durable: bool) -> sqlite3.Connection:
