@@ -63,9 +63,9 @@ from bench.run import (
 from jobbie.models import SearchRequest
 from jobbie.store.params import BulkSpec
 from jobbie.store.search import search_filter
-from jobbie.store.sqlite.bulk import seqs_after
+from jobbie.store.sqlite.bulk import match_clause
 from jobbie.store.sqlite.search_sql import count_sql, page_sql
-from jobbie.store.sqlite.store import BULK_CHUNK, DB_FILE
+from jobbie.store.sqlite.store import DB_FILE
 
 SEARCH = "/api/v1/jobs/search"
 BULK = "/api/v1/jobs/bulk"
@@ -498,18 +498,6 @@ def plan_lines(
     return lines
 
 
-class _PlanTx:
-    """Stands in for the writer transaction so `bulk.seqs_after` shows its plan, not its rows."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self.lines: list[str] = []
-
-    def execute(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[int]]:
-        self.lines = plan_lines(self.conn, sql, params)
-        return []
-
-
 def query_plans(
     server: Server, bodies: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, list[str]]]:
@@ -524,11 +512,12 @@ def query_plans(
                 "count (total)": plan_lines(conn, *count_sql(f)),
             }
         bulk_filter = search_filter(SearchRequest(state=["dead"]))
-        tx = _PlanTx(conn)
-        seqs_after(tx, BulkSpec(action="retry", filter=bulk_filter), 0, BULK_CHUNK)  # type: ignore[arg-type]
+        where, params = match_clause(BulkSpec(action="retry", filter=bulk_filter))
         plans["bulk retry {state: dead}"] = {
             "count (estimated_total)": plan_lines(conn, *count_sql(bulk_filter)),
-            f"chunk select ({BULK_CHUNK} seqs)": tx.lines,
+            "matching jobs (read once)": plan_lines(
+                conn, f"SELECT seq FROM jobs WHERE {where}", tuple(params)
+            ),
         }
     finally:
         conn.close()

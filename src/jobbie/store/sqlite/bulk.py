@@ -9,6 +9,7 @@ as skipped.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import msgspec
@@ -166,14 +167,21 @@ def apply(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> int:
     return change_priority(tx, seqs, spec.priority)
 
 
-def seqs_after(tx: Tx, spec: BulkSpec, after: int, limit: int) -> list[int]:
-    """The next chunk of matching jobs, in `seq` order after `after`."""
+def matching_seqs(conn: sqlite3.Connection, spec: BulkSpec) -> list[int]:
+    """Every job the request names now, in `seq` order (read once, on the read pool: walking
+    the matches chunk by chunk in `seq` order would sort them all again for every chunk)."""
+    sql, params = match_clause(spec)
+    return sorted(r[0] for r in conn.execute(f"SELECT seq FROM jobs WHERE {sql}", params))
+
+
+def still_matching(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> list[int]:
+    """The jobs of a chunk that the request still names (others changed meanwhile)."""
     sql, params = match_clause(spec)
     return [
         r[0]
         for r in tx.execute(
-            f"SELECT seq FROM jobs WHERE ({sql}) AND seq > ? ORDER BY seq LIMIT ?",
-            (*params, after, limit),
+            f"SELECT seq FROM jobs WHERE {_IN_CHUNK} AND ({sql}) ORDER BY seq",
+            (_chunk(seqs), *params),
         )
     ]
 

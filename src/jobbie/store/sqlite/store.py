@@ -203,23 +203,25 @@ class SqliteStore:
         )
 
     async def _bulk_chunks(self, spec: BulkSpec, bulk_id: str | None) -> tuple[int, int]:
+        """Act on the matches in chunks; each chunk is one short writer transaction that
+        re-checks the request, so fetch and ack interleave with a large bulk."""
+        matches = await self._reader.run(lambda conn: bulk.matching_seqs(conn, spec))
         affected = seen = 0
-        after = 0
-        while True:
+        for start in range(0, len(matches), BULK_CHUNK):
 
-            def step(tx: Tx, after: int = after) -> tuple[int | None, int, int]:
-                seqs = bulk.seqs_after(tx, spec, after, BULK_CHUNK)
+            def step(
+                tx: Tx, chunk: list[int] = matches[start : start + BULK_CHUNK]
+            ) -> tuple[int, int]:
+                seqs = bulk.still_matching(tx, spec, chunk)
                 changed = bulk.apply(tx, spec, seqs)
                 if bulk_id is not None:
                     bulk.record_progress(tx, bulk_id, changed, len(seqs) - changed)
-                return (seqs[-1] if seqs else None), len(seqs), changed
+                return len(seqs), changed
 
-            last, count, changed = await self._writer.run(step)
+            count, changed = await self._writer.run(step)
             affected += changed
             seen += count
-            if last is None or count < BULK_CHUNK:
-                return affected, seen
-            after = last
+        return affected, seen
 
     async def _bulk_in_background(self, spec: BulkSpec, bulk_id: str) -> None:
         status = "failed"
