@@ -30,6 +30,8 @@ APPLIES_TO: dict[str, frozenset[State]] = {
     "requeue": frozenset({State.DEAD}),
     "change_priority": frozenset({State.PENDING, State.SCHEDULED}),
 }
+# A chunk is named by seq. Conditions on other columns are written `+state` so that SQLite
+# looks each job up by its key instead of scanning an index of every job in those states.
 _IN_CHUNK = "seq IN (SELECT value FROM json_each(?))"
 
 
@@ -48,7 +50,7 @@ def retry(tx: Tx, seqs: Sequence[int]) -> int:
         "UPDATE jobs SET state = 'pending', attempt = 0, extra_attempts = 0, result = NULL,"
         " progress = NULL, checkpoint = NULL, completed_at = NULL, started_at = NULL,"
         " lease_expires_at = NULL, cancel_requested = 0, scheduled_at = NULL, expire_at = NULL"
-        f" WHERE {_IN_CHUNK} AND state IN ({_states(APPLIES_TO['retry'])}) RETURNING id, queue",
+        f" WHERE {_IN_CHUNK} AND +state IN ({_states(APPLIES_TO['retry'])}) RETURNING id, queue",
         (_chunk(seqs),),
     ).fetchall()
     return _requeued(tx, rows, EventType.ENQUEUED, '{"reason":"retry"}')
@@ -61,7 +63,7 @@ def requeue(tx: Tx, seqs: Sequence[int]) -> int:
         "UPDATE jobs SET state = 'pending', extra_attempts = attempt - max_retries,"
         " completed_at = NULL, lease_expires_at = NULL, cancel_requested = 0,"
         " scheduled_at = NULL, expire_at = NULL"
-        f" WHERE {_IN_CHUNK} AND state = 'dead' RETURNING id, queue",
+        f" WHERE {_IN_CHUNK} AND +state = 'dead' RETURNING id, queue",
         (_chunk(seqs),),
     ).fetchall()
     return _requeued(tx, rows, EventType.ENQUEUED, '{"reason":"requeue"}')
@@ -77,9 +79,9 @@ def cancel(tx: Tx, seqs: Sequence[int]) -> int:
     """Waiting jobs are cancelled at once; active ones are asked to stop."""
     chunk = _chunk(seqs)
     asked = tx.execute(
-        f"UPDATE jobs SET cancel_requested = 1 WHERE {_IN_CHUNK} AND state = 'active'", (chunk,)
+        f"UPDATE jobs SET cancel_requested = 1 WHERE {_IN_CHUNK} AND +state = 'active'", (chunk,)
     ).rowcount
-    waiting = f"{_IN_CHUNK} AND state IN ('pending', 'scheduled', 'retrying')"
+    waiting = f"{_IN_CHUNK} AND +state IN ('pending', 'scheduled', 'retrying')"
     _finish_bookkeeping(tx, waiting, chunk)
     rows = tx.execute(
         f"UPDATE jobs SET state = 'cancelled', completed_at = ? WHERE {waiting}"
@@ -93,7 +95,7 @@ def cancel(tx: Tx, seqs: Sequence[int]) -> int:
 def move(tx: Tx, seqs: Sequence[int], queue: str, states: frozenset[State]) -> int:
     """Move jobs to another queue (their unique locks stay where they are)."""
     ensure_queue(tx, queue)
-    where = f"{_IN_CHUNK} AND state IN ({_states(states)}) AND queue != ?"
+    where = f"{_IN_CHUNK} AND +state IN ({_states(states)}) AND +queue != ?"
     chunk = _chunk(seqs)
     # The event names the queue the job left, so a stream watching that queue sees it go.
     moving = tx.execute(
@@ -110,7 +112,7 @@ def move(tx: Tx, seqs: Sequence[int], queue: str, states: frozenset[State]) -> i
 def change_priority(tx: Tx, seqs: Sequence[int], priority: int) -> int:
     return tx.execute(
         f"UPDATE jobs SET priority = ? WHERE {_IN_CHUNK}"
-        f" AND state IN ({_states(APPLIES_TO['change_priority'])})",
+        f" AND +state IN ({_states(APPLIES_TO['change_priority'])})",
         (priority, _chunk(seqs)),
     ).rowcount
 
@@ -129,20 +131,21 @@ def delete(tx: Tx, seqs: Sequence[int]) -> int:
 def _finish_bookkeeping(tx: Tx, where: str, chunk: str) -> None:
     """For jobs about to be cancelled or deleted: release their unique locks and count each
     unfinished batch job as failed (firing callbacks of batches this completes)."""
+    # By the locks' key, and only those the jobs still hold: no scan of every lock.
     tx.execute(
-        "DELETE FROM unique_locks WHERE job_id IN"
-        f" (SELECT id FROM jobs WHERE {where} AND unique_key IS NOT NULL)",
+        "DELETE FROM unique_locks WHERE (queue, unique_key, job_id) IN"
+        f" (SELECT queue, unique_key, id FROM jobs WHERE {where} AND +unique_key IS NOT NULL)",
         (chunk,),
     )
     counts = tx.execute(
-        f"SELECT batch_id, count(*) FROM jobs WHERE {where} AND batch_id IS NOT NULL"
+        f"SELECT batch_id, count(*) FROM jobs WHERE {where} AND +batch_id IS NOT NULL"
         " AND batch_counted = 0 GROUP BY batch_id",
         (chunk,),
     ).fetchall()
     if not counts:
         return
     tx.execute(
-        f"UPDATE jobs SET batch_counted = 1 WHERE {where} AND batch_id IS NOT NULL", (chunk,)
+        f"UPDATE jobs SET batch_counted = 1 WHERE {where} AND +batch_id IS NOT NULL", (chunk,)
     )
     for batch_id, n in counts:
         batches.count_failures(tx, batch_id, n)
@@ -180,7 +183,9 @@ def still_matching(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> list[int]:
     return [
         r[0]
         for r in tx.execute(
-            f"SELECT seq FROM jobs WHERE {_IN_CHUNK} AND ({sql}) ORDER BY seq",
+            # CROSS JOIN keeps the chunk as the outer loop: key lookups, whatever the filter.
+            f"SELECT jobs.seq FROM json_each(?) AS chunk CROSS JOIN jobs"
+            f" ON jobs.seq = chunk.value WHERE {sql} ORDER BY jobs.seq",
             (_chunk(seqs), *params),
         )
     ]
@@ -189,7 +194,7 @@ def still_matching(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> list[int]:
 def match_clause(spec: BulkSpec) -> tuple[str, list[object]]:
     """SQL (over `jobs`) selecting the jobs a bulk request names."""
     if spec.job_ids is not None:
-        return "id IN (SELECT value FROM json_each(?))", [
+        return "jobs.id IN (SELECT value FROM json_each(?))", [
             msgspec.json.encode(spec.job_ids).decode()
         ]
     assert spec.filter is not None

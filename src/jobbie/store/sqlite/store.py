@@ -62,10 +62,10 @@ DB_FILE = "jobbie.db"
 # Rows per maintenance transaction, and transactions per step in one scheduler pass.
 CHUNK = 500
 MAX_CHUNKS = 40
-# Jobs per writer transaction in bulk actions, and so the longest a worker's fetch or ack
-# waits behind one: on a 1M-job table 2,000 held the writer ~100 ms at a time and 500 about
-# 50 ms (bench/manage.py); 200 keeps a turn to a few tens of ms.
-BULK_CHUNK = 200
+# Jobs per writer transaction in bulk actions, and so about the longest a worker's fetch or
+# ack waits behind one: on a 1M-job table a chunk of 500 takes ~50 ms (bench/manage.py); 200
+# took as long per chunk, so the cost is not per job.
+BULK_CHUNK = 500
 BACKGROUND_ABOVE = 10_000
 
 
