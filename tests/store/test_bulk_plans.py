@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ class _PlanOnly:
         self.conn = conn
         self.plans: list[str] = []
 
-    def execute(self, sql: str, params: object = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         plan = " | ".join(r[3] for r in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
         self.plans.append(plan)
         return self.conn.execute("SELECT 1 WHERE 0")

@@ -28,8 +28,11 @@ def open_connection(path: Path, *, durable: bool, readonly: bool = False) -> sql
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        # The writer checkpoints in the background often enough; keep the WAL bounded.
-        conn.execute("PRAGMA wal_autocheckpoint=4000")
+        # checkpoint.py folds the WAL back in from its own thread; automatic checkpoints by a
+        # committing connection are only a backstop (400 MB), and a WAL file left larger than
+        # 64 MB by a burst is cut back once it restarts.
+        conn.execute("PRAGMA wal_autocheckpoint=100000")
+        conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB page cache per connection

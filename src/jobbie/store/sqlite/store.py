@@ -51,6 +51,7 @@ from jobbie.store.sqlite import (
     schedules,
     sweep,
 )
+from jobbie.store.sqlite.checkpoint import Checkpointer
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.reader import Reader
 from jobbie.store.sqlite.writer import Tx, Writer
@@ -72,9 +73,17 @@ BACKGROUND_ABOVE = 10_000
 class SqliteStore:
     """The Store protocol on an embedded SQLite database in `data_dir`."""
 
-    def __init__(self, writer: Writer, reader: Reader, path: Path, retention: Retention) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        reader: Reader,
+        checkpointer: Checkpointer,
+        path: Path,
+        retention: Retention,
+    ) -> None:
         self._writer = writer
         self._reader = reader
+        self._checkpointer = checkpointer
         self.path = path
         self.retention = retention
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,7 +105,9 @@ class SqliteStore:
         writer.start()
         # A bulk operation cut short by a restart will not resume: say so.
         await writer.run(bulk.record_interrupted)
-        return cls(writer, Reader(path), path, retention or Retention())
+        checkpointer = Checkpointer(path)
+        checkpointer.start()
+        return cls(writer, Reader(path), checkpointer, path, retention or Retention())
 
     # --- worker protocol --------------------------------------------------------------------
 
@@ -330,6 +341,7 @@ class SqliteStore:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._reader.close)
+        await asyncio.to_thread(self._checkpointer.close)
 
 
 def _open_writer_connection(path: Path, durable: bool) -> sqlite3.Connection:
