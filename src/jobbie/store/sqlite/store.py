@@ -64,8 +64,8 @@ DB_FILE = "jobbie.db"
 CHUNK = 500
 MAX_CHUNKS = 40
 # Jobs per writer transaction in bulk actions, and so about the longest a worker's fetch or
-# ack waits behind one: on a 1M-job table a chunk of 500 takes ~50 ms (bench/manage.py); 200
-# took as long per chunk, so the cost is not per job.
+# ack waits behind one: ~10 ms on a 1M-job table (bench/manage.py: a 100k bulk retry runs at
+# ~55k jobs/s while a worker's fetch+ack p50 goes from 2.3 to 14 ms).
 BULK_CHUNK = 500
 BACKGROUND_ABOVE = 10_000
 
