@@ -179,3 +179,31 @@ def error_code(resp: httpx.Response) -> str:
     assert set(body) >= {"error", "code"}, body
     code: str = body["code"]
     return code
+
+
+def one_job_in_each_state(api: httpx.Client, queue: str) -> dict[str, str]:
+    """state -> job id, one job in each of the seven states, checked with GET."""
+    jobs: dict[str, str] = {}
+    jobs["completed"] = enqueue(api, queue)
+    assert fetch_one(api, queue)["job_id"] == jobs["completed"]
+    assert ack(api, jobs["completed"], result=1).status_code == 200
+
+    jobs["dead"] = enqueue(api, queue, max_retries=0)
+    assert fetch_one(api, queue)["job_id"] == jobs["dead"]
+    assert fail(api, jobs["dead"]).json()["status"] == "dead"
+
+    jobs["retrying"] = enqueue(api, queue, retry_backoff="fixed", retry_base_delay="1h")
+    assert fetch_one(api, queue)["job_id"] == jobs["retrying"]
+    assert fail(api, jobs["retrying"]).json()["status"] == "retrying"
+
+    jobs["cancelled"] = enqueue(api, queue)
+    assert api.post(f"/api/v1/jobs/{jobs['cancelled']}/cancel").status_code == 200
+
+    jobs["active"] = enqueue(api, queue)
+    assert fetch_one(api, queue)["job_id"] == jobs["active"]
+
+    jobs["scheduled"] = enqueue(api, queue, delay="1h")
+    jobs["pending"] = enqueue(api, queue)
+    for state, job_id in jobs.items():
+        assert get_job(api, job_id)["state"] == state
+    return jobs

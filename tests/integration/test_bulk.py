@@ -17,40 +17,13 @@ from tests.integration.helpers import (
     get_job,
     get_queue,
     heartbeat,
+    one_job_in_each_state,
     parse_ts,
     wait_for,
 )
 
 UNKNOWN = "job_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 STATES = ("pending", "scheduled", "retrying", "active", "completed", "dead", "cancelled")
-
-
-def _one_job_in_each_state(api: httpx.Client, queue: str) -> dict[str, str]:
-    """state -> job id, one job per state."""
-    jobs: dict[str, str] = {}
-    jobs["completed"] = enqueue(api, queue)
-    assert fetch_one(api, queue)["job_id"] == jobs["completed"]
-    assert ack(api, jobs["completed"], result=1).status_code == 200
-
-    jobs["dead"] = enqueue(api, queue, max_retries=0)
-    assert fetch_one(api, queue)["job_id"] == jobs["dead"]
-    assert fail(api, jobs["dead"]).json()["status"] == "dead"
-
-    jobs["retrying"] = enqueue(api, queue, retry_backoff="fixed", retry_base_delay="1h")
-    assert fetch_one(api, queue)["job_id"] == jobs["retrying"]
-    assert fail(api, jobs["retrying"]).json()["status"] == "retrying"
-
-    jobs["cancelled"] = enqueue(api, queue)
-    assert api.post(f"/api/v1/jobs/{jobs['cancelled']}/cancel").status_code == 200
-
-    jobs["active"] = enqueue(api, queue)
-    assert fetch_one(api, queue)["job_id"] == jobs["active"]
-
-    jobs["scheduled"] = enqueue(api, queue, delay="1h")
-    jobs["pending"] = enqueue(api, queue)
-    for state, job_id in jobs.items():
-        assert get_job(api, job_id)["state"] == state
-    return jobs
 
 
 def _bulk(api: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -79,7 +52,7 @@ def _states_by_job(api: httpx.Client, ids: list[str]) -> dict[str, int]:
 
 
 def test_bulk_retry(api: httpx.Client, queue: str) -> None:
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     answer = _bulk(api, action="retry", job_ids=[*jobs.values(), UNKNOWN])
     assert (answer["affected"], answer["skipped"], answer["errors"]) == (3, 4, 1)
     for state in ("completed", "dead", "cancelled"):
@@ -93,7 +66,7 @@ def test_bulk_retry(api: httpx.Client, queue: str) -> None:
 
 
 def test_bulk_cancel(api: httpx.Client, queue: str) -> None:
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     answer = _bulk(api, action="cancel", job_ids=list(jobs.values()))
     # pending, scheduled, retrying cancelled; active asked to stop (counted as affected)
     assert (answer["affected"], answer["skipped"], answer["errors"]) == (4, 3, 0)
@@ -112,7 +85,7 @@ def test_bulk_cancel(api: httpx.Client, queue: str) -> None:
 
 
 def test_bulk_delete(api: httpx.Client, queue: str) -> None:
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     keep = enqueue(api, queue)
     answer = _bulk(api, action="delete", job_ids=[*jobs.values(), UNKNOWN, UNKNOWN + "X"])
     assert (answer["affected"], answer["skipped"], answer["errors"]) == (7, 0, 2)
@@ -124,7 +97,7 @@ def test_bulk_delete(api: httpx.Client, queue: str) -> None:
 
 def test_bulk_move(api: httpx.Client, queue: str) -> None:
     target = f"{queue}.to"
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     answer = _bulk(api, action="move", job_ids=list(jobs.values()), move_to_queue=target)
     assert (answer["affected"], answer["skipped"], answer["errors"]) == (4, 3, 0)
     for state in ("pending", "dead", "scheduled", "completed"):
@@ -208,7 +181,7 @@ def test_bulk_requeue_then_success(api: httpx.Client, queue: str) -> None:
 
 
 def test_bulk_change_priority(api: httpx.Client, queue: str) -> None:
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     second = enqueue(api, queue)
     answer = _bulk(
         api, action="change_priority", job_ids=[*jobs.values(), second], priority="critical"

@@ -15,6 +15,7 @@ from tests.integration.helpers import (
     fetch_one,
     get_job,
     get_queue,
+    one_job_in_each_state,
     wait_for,
 )
 
@@ -25,39 +26,11 @@ def _queue_names(api: httpx.Client) -> set[str]:
     return {q["name"] for q in resp.json()["queues"]}
 
 
-def _one_job_in_each_state(api: httpx.Client, queue: str) -> dict[str, str]:
-    """state -> job id for pending, scheduled, retrying, active, completed, dead, cancelled."""
-    jobs: dict[str, str] = {}
-    jobs["completed"] = enqueue(api, queue)
-    assert fetch_one(api, queue)["job_id"] == jobs["completed"]
-    assert ack(api, jobs["completed"]).status_code == 200
-
-    jobs["dead"] = enqueue(api, queue, max_retries=0)
-    assert fetch_one(api, queue)["job_id"] == jobs["dead"]
-    assert fail(api, jobs["dead"]).json()["status"] == "dead"
-
-    jobs["retrying"] = enqueue(api, queue, retry_backoff="fixed", retry_base_delay="1h")
-    assert fetch_one(api, queue)["job_id"] == jobs["retrying"]
-    assert fail(api, jobs["retrying"]).json()["status"] == "retrying"
-
-    jobs["cancelled"] = enqueue(api, queue)
-    assert api.post(f"/api/v1/jobs/{jobs['cancelled']}/cancel").status_code == 200
-
-    jobs["active"] = enqueue(api, queue)
-    assert fetch_one(api, queue)["job_id"] == jobs["active"]
-
-    jobs["scheduled"] = enqueue(api, queue, delay="1h")
-    jobs["pending"] = enqueue(api, queue)
-    for state, job_id in jobs.items():
-        assert get_job(api, job_id)["state"] == state
-    return jobs
-
-
 # --- clear -------------------------------------------------------------------------------------
 
 
 def test_clear_deletes_only_waiting_jobs(api: httpx.Client, queue: str) -> None:
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     resp = api.post(f"/api/v1/queues/{queue}/clear")
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"cleared": 3}
@@ -188,7 +161,7 @@ def test_delete_queue_needs_confirm(api: httpx.Client, queue: str) -> None:
 
 def test_delete_queue_with_all_its_jobs(api: httpx.Client, queue: str) -> None:
     other = f"{queue}.other"
-    jobs = _one_job_in_each_state(api, queue)
+    jobs = one_job_in_each_state(api, queue)
     survivor = enqueue(api, other)
     resp = api.delete(f"/api/v1/queues/{queue}", params={"confirm": "true"})
     assert resp.status_code == 200, resp.text
