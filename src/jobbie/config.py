@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobbie.store.factory import check_database_url
 from jobbie.store.params import Retention
 from jobbie.timeutil import parse_duration_ms
 
@@ -23,6 +24,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("./data")
+    # None or sqlite:///DIR: the embedded store; see jobbie.store.factory.
+    database: str | None = None
     log_level: str = "info"
     durable: bool = True  # synchronous=FULL; False is --durability=fast (NORMAL)
     api_keys: tuple[str, ...] = ()
@@ -33,6 +36,8 @@ class Settings:
     shutdown_grace: float = 10.0
     retention: Retention = field(default_factory=Retention)
     access_log: bool = True
+    # Test-only: the /_test/clock route may move the server's clock forward.
+    test_clock: bool = False
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     @classmethod
@@ -54,6 +59,11 @@ class Settings:
         values["host"], values["port"] = host.strip("[]"), int(port)
         if (data_dir := pick("data_dir")) is not None:
             values["data_dir"] = Path(data_dir)
+        if (database := pick("database")) is not None:
+            check_database_url(str(database))
+            values["database"] = str(database)
+        if (test_clock := pick("test_clock")) is not None:
+            values["test_clock"] = str(test_clock).lower() in ("1", "true", "yes")
         if (log_level := pick("log_level")) is not None:
             values["log_level"] = str(log_level).lower()
         if (durability := pick("durability")) is not None:

@@ -28,6 +28,7 @@ QueueName = Annotated[
 PriorityName = Literal["critical", "high", "normal"]
 PriorityIn = PriorityName | Annotated[int, Meta(ge=0, le=2)]
 BackoffName = Literal["none", "fixed", "linear", "exponential"]
+BackendName = Literal["sqlite", "postgres"]
 StateName = Literal["scheduled", "pending", "active", "completed", "retrying", "dead", "cancelled"]
 Duration = (
     Annotated[float, Meta(ge=0, description="seconds")]
@@ -465,7 +466,7 @@ class ClusterNode(_Response):
 
 class ClusterStatus(_Response):
     mode: Literal["single", "cluster"]
-    backend: Literal["sqlite", "postgres"]
+    backend: BackendName
     nodes: list[ClusterNode]
 
 

@@ -33,6 +33,13 @@ def server(
         Path | None,
         typer.Option(help="Database directory, created if missing [env JOBBIE_DATA_DIR; ./data]"),
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Database URL: sqlite:///DIR (the embedded store; default: --data-dir)"
+            " [env JOBBIE_DATABASE]"
+        ),
+    ] = None,
     log_level: Annotated[
         LogLevel | None, typer.Option(help="Log level [env JOBBIE_LOG_LEVEL; info]")
     ] = None,
@@ -55,6 +62,14 @@ def server(
         str | None,
         typer.Option(help="Allow these origins (comma-separated) [env JOBBIE_CORS_ORIGIN]"),
     ] = None,
+    test_clock: Annotated[
+        bool | None,
+        typer.Option(
+            "--test-clock",
+            hidden=True,
+            help="Tests only: let POST /_test/clock move the server's clock forward",
+        ),
+    ] = None,
 ) -> None:
     """Run the server: HTTP API, scheduler and embedded SQLite in one process."""
     from jobbie.config import Settings
@@ -65,11 +80,13 @@ def server(
             {
                 "bind": bind,
                 "data_dir": data_dir,
+                "database": database,
                 "log_level": log_level.value if log_level else None,
                 "durability": durability.value if durability else None,
                 "api_key": api_key,
                 "scheduler_interval": scheduler_interval,
                 "cors_origin": cors_origin,
+                "test_clock": "1" if test_clock else None,
             }
         )
     except ValueError as exc:

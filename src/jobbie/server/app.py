@@ -11,18 +11,20 @@ from collections.abc import AsyncIterator
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.config import Settings
 from jobbie.logs import AccessLog
 from jobbie.scheduler import Scheduler
+from jobbie.server import testclock
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.fastpath import FastPath
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
-from jobbie.store.sqlite.store import SqliteStore
+from jobbie.store.factory import open_store
 
 log = logging.getLogger("jobbie.server")
 
@@ -33,20 +35,21 @@ def create_app(settings: Settings) -> JobbieApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await SqliteStore.open(
-            settings.data_dir,
+        store = await open_store(
+            database=settings.database,
+            data_dir=settings.data_dir,
             durable=settings.durable,
-            on_commit=rt.notifier.on_commit,
             retention=settings.retention,
+            clock=rt.clock,
+            on_commit=rt.notifier.on_commit,
         )
         rt.store = store
         log.info(
             "database ready",
-            extra={
-                "path": str(store.path.resolve()),
-                "durability": "full" if settings.durable else "fast",
-            },
+            extra={**store.describe(), "durability": "full" if settings.durable else "fast"},
         )
+        if settings.test_clock:
+            log.warning("test clock enabled: POST /_test/clock moves this server's time")
         rt.scheduler = Scheduler(store, settings.scheduler_interval)
         rt.scheduler.start()
         log.info("scheduler started", extra={"interval_s": settings.scheduler_interval})
@@ -66,9 +69,10 @@ def create_app(settings: Settings) -> JobbieApp:
     if settings.access_log and logging.getLogger("jobbie.access").isEnabledFor(logging.INFO):
         access = AccessLog(sys.stderr.buffer)
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
-    starlette = Starlette(
-        routes=starlette_routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
-    )
+    routes = starlette_routes()
+    if settings.test_clock:
+        routes.append(Route("/_test/clock", testclock.advance_clock, methods=["POST"]))
+    starlette = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     starlette.state.runtime = rt
     # Outermost first: request id, access log and 500s; CORS; API keys and body size; then
     # the worker protocol's fast path, which hands every other route to Starlette.

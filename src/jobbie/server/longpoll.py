@@ -9,7 +9,6 @@ from jobbie.models import FetchedJob
 from jobbie.notifier import Notifier
 from jobbie.store.base import Store
 from jobbie.store.params import FetchParams
-from jobbie.timeutil import now_ms
 
 # A throttle window reopening is waited for a hair late so the claim sees the window open.
 _WINDOW_SLACK_S = 0.002
@@ -43,7 +42,7 @@ async def fetch_jobs(
                 if remaining <= 0 or notifier.closed:
                     return []
                 if claim.retry_at is not None:
-                    reopen = (claim.retry_at - now_ms()) / 1000 + _WINDOW_SLACK_S
+                    reopen = (claim.retry_at - store.clock.now_ms()) / 1000 + _WINDOW_SLACK_S
                     remaining = min(remaining, max(reopen, 0.0))
                 if watch is None and disconnected is not None:
                     watch = asyncio.ensure_future(disconnected())

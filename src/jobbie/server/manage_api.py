@@ -33,7 +33,7 @@ from jobbie.server.bodies import decode, json_response
 from jobbie.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jobbie.server.runtime import runtime, store
 from jobbie.store.search import search_filter
-from jobbie.timeutil import DAY_MS, duration_ms, now_ms, rfc3339
+from jobbie.timeutil import DAY_MS, duration_ms, rfc3339
 
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _MIN_PERIOD_MS = 100
@@ -179,11 +179,12 @@ async def list_workers(request: Request) -> Response:
 
 async def cluster_status(request: Request) -> Response:
     """A single node: this one, leading (it runs the scheduler)."""
-    settings = runtime(request).settings
+    rt = runtime(request)
+    now = rt.clock.now_ms()
     node = ClusterNode(
-        id=settings.node_id, address=settings.bind, leader=True, last_seen=rfc3339(now_ms()) or ""
+        id=rt.settings.node_id, address=rt.settings.bind, leader=True, last_seen=rfc3339(now) or ""
     )
-    return json_response(ClusterStatus(mode="single", backend="sqlite", nodes=[node]))
+    return json_response(ClusterStatus(mode="single", backend=store(request).backend, nodes=[node]))
 
 
 async def create_schedule(request: Request) -> Response:

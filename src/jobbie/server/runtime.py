@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from jobbie.clock import Clock
 from jobbie.config import Settings
 from jobbie.notifier import Notifier
 from jobbie.scheduler import Scheduler
@@ -22,6 +23,7 @@ class Runtime:
     """Per-app state, reachable from a request as `runtime(request)`."""
 
     settings: Settings
+    clock: Clock = field(default_factory=Clock)
     notifier: Notifier = field(default_factory=Notifier)
     store: Store | None = None
     scheduler: Scheduler | None = None

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    BackendName,
     Batch,
     BulkAccepted,
     BulkResponse,
@@ -54,6 +56,15 @@ class Claim:
 
 class Store(Protocol):
     """Job operations. Writes are durable when the coroutine returns."""
+
+    # The backend's name as shown in /api/v1/cluster/status, e.g. "sqlite".
+    backend: BackendName
+    # Where "now" comes from for every rule that depends on time.
+    clock: Clock
+
+    def describe(self) -> dict[str, str]:
+        """What the start-up log says about the database (never a password)."""
+        ...
 
     async def enqueue(self, job: NewJob) -> EnqueueResponse:
         """Insert a job (or report the holder of its unique lock)."""

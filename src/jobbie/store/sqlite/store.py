@@ -10,8 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    BackendName,
     Batch,
     BulkAccepted,
     BulkResponse,
@@ -55,7 +57,6 @@ from jobbie.store.sqlite.checkpoint import Checkpointer
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.reader import Reader
 from jobbie.store.sqlite.writer import Tx, Writer
-from jobbie.timeutil import now_ms
 
 log = logging.getLogger("jobbie.store")
 
@@ -73,6 +74,8 @@ BACKGROUND_ABOVE = 10_000
 class SqliteStore:
     """The Store protocol on an embedded SQLite database in `data_dir`."""
 
+    backend: BackendName = "sqlite"
+
     def __init__(
         self,
         writer: Writer,
@@ -80,7 +83,9 @@ class SqliteStore:
         checkpointer: Checkpointer,
         path: Path,
         retention: Retention,
+        clock: Clock,
     ) -> None:
+        self.clock = clock
         self._writer = writer
         self._reader = reader
         self._checkpointer = checkpointer
@@ -96,18 +101,25 @@ class SqliteStore:
         durable: bool = True,
         on_commit: CommitCallback | None = None,
         retention: Retention | None = None,
+        clock: Clock | None = None,
     ) -> SqliteStore:
         """Create the directory and database if needed, migrate, start the writer."""
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_FILE
         conn = await asyncio.to_thread(_open_writer_connection, path, durable)
-        writer = Writer(conn, asyncio.get_running_loop(), on_commit or (lambda queues: None))
+        clock = clock or Clock()
+        writer = Writer(
+            conn, asyncio.get_running_loop(), on_commit or (lambda queues: None), clock=clock
+        )
         writer.start()
         # A bulk operation cut short by a restart will not resume: say so.
         await writer.run(bulk.record_interrupted)
         checkpointer = Checkpointer(path)
         checkpointer.start()
-        return cls(writer, Reader(path), checkpointer, path, retention or Retention())
+        return cls(writer, Reader(path), checkpointer, path, retention or Retention(), clock)
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": self.backend, "path": str(self.path.resolve())}
 
     # --- worker protocol --------------------------------------------------------------------
 
@@ -298,10 +310,12 @@ class SqliteStore:
         return await self._reader.run(lambda conn: queries.get_job(conn, job_id))
 
     async def list_queues(self) -> list[Queue]:
-        return await self._reader.run(lambda conn: queries.list_queues(conn, now_ms()))
+        now = self.clock.now_ms()
+        return await self._reader.run(lambda conn: queries.list_queues(conn, now))
 
     async def get_queue(self, name: str) -> Queue:
-        return await self._reader.run(lambda conn: queries.get_queue(conn, name, now_ms()))
+        now = self.clock.now_ms()
+        return await self._reader.run(lambda conn: queries.get_queue(conn, name, now))
 
     async def ping(self) -> None:
         await self._reader.run(queries.ping)

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from jobbie.clock import Clock
 from jobbie.errors import Unavailable
-from jobbie.timeutil import now_ms
 
 log = logging.getLogger("jobbie.store")
 
@@ -62,9 +62,11 @@ class Writer:
         loop: asyncio.AbstractEventLoop,
         on_commit: Callable[[set[str]], None],
         *,
+        clock: Clock | None = None,
         max_batch: int = 256,
     ) -> None:
         self._conn = conn
+        self._clock = clock or Clock()
         self._loop = loop
         self._on_commit = on_commit
         self._max_batch = max_batch
@@ -111,7 +113,7 @@ class Writer:
             return False
         # The first operation needs no savepoint: if it fails, nothing else is in the
         # transaction yet, so it is rolled back whole.
-        tx = Tx(conn, now_ms(), self._memo)
+        tx = Tx(conn, self._clock.now_ms(), self._memo)
         try:
             result = op(tx)
         except Exception as exc:
@@ -134,7 +136,7 @@ class Writer:
                 stop = True
                 break
             op, future = item
-            tx = Tx(conn, now_ms(), self._memo)
+            tx = Tx(conn, self._clock.now_ms(), self._memo)
             conn.execute("SAVEPOINT op")
             try:
                 result = op(tx)
