@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import urllib3
 import pytest
 
 from jobbie import (
@@ -84,7 +85,7 @@ def test_server_unreachable() -> None:
         client.health()
     assert caught.value.code == "SERVER_UNREACHABLE"
     assert isinstance(caught.value, JobbieError)
-    assert isinstance(caught.value.__cause__, httpx.TransportError)
+    assert isinstance(caught.value.__cause__, OSError | urllib3.exceptions.HTTPError)
 
 
 def _answering(status: int, body: bytes) -> httpx.MockTransport:

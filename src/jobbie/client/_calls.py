@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-import httpx
 import msgspec
 from msgspec import UNSET, Raw
 
 from jobbie import models as m
+from jobbie.client._transport import Response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -47,7 +47,6 @@ from jobbie.timeutil import parse_duration_ms
 T = TypeVar("T")
 
 API = "/api/v1"
-JSON_HEADERS = {"content-type": "application/json"}
 # A long-poll may legitimately take its whole timeout; the HTTP read waits this much longer.
 LONG_POLL_MARGIN = 10.0
 MAX_REMEMBERED_LEASES = 10_000
@@ -59,10 +58,13 @@ class Call(Generic[T]):
 
     method: str
     path: str
-    parse: Callable[[httpx.Response], T]
+    parse: Callable[[Response], T]
     body: bytes | None = None
     params: Mapping[str, str] | None = None
     read_timeout: float | None = None
+    # Sending it twice is harmless (GETs; fenced acks, fails, heartbeats, releases), so it may
+    # be repeated when the connection drops under it. Never true for an enqueue or a fetch.
+    retry: bool = False
 
 
 def encode(value: Any) -> bytes:
@@ -74,22 +76,27 @@ def raw(value: Any) -> Raw:
     return Raw(encode(value))
 
 
-def _decoder(type_: type[T]) -> Callable[[httpx.Response], T]:
+def _decoder(type_: type[T]) -> Callable[[Response], T]:
     decoder = msgspec.json.Decoder(type_)
     return lambda resp: decoder.decode(resp.content)
 
 
-def _status(resp: httpx.Response) -> str:
+def _status(resp: Response) -> str:
     return msgspec.json.decode(resp.content, type=m.StatusResponse).status
 
 
-def _none(resp: httpx.Response) -> None:
+def _none(resp: Response) -> None:
     return None
 
 
 def _seg(value: str) -> str:
     """A path segment, escaped (ids and names come from users)."""
     return quote(value, safe="")
+
+
+def _fenced(worker_id: str | None) -> bool:
+    """A fenced call names its lease, so a repeat after success changes nothing."""
+    return worker_id is not None
 
 
 def _ids(job: str | Job) -> str:
@@ -216,7 +223,7 @@ class Calls:
         one = msgspec.json.Decoder(m.FetchedJob)
         many = msgspec.json.Decoder(m.FetchManyResponse)
 
-        def parse(resp: httpx.Response) -> Job | list[Job] | None:
+        def parse(resp: Response) -> Job | list[Job] | None:
             if resp.status_code == 204:
                 return None if count is None else []
             if count is None:
@@ -241,7 +248,7 @@ class Calls:
     ) -> Call[str]:
         job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
         body = encode(m.AckRequest(result=raw(result), worker_id=worker_id, attempt=attempt))
-        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body)
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body, retry=_fenced(worker_id))
 
     def ack_batch(
         self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
@@ -262,6 +269,7 @@ class Calls:
             f"{API}/ack/batch",
             lambda resp: decoder.decode(resp.content).results,
             encode(m.AckBatchRequest(acks=items)),
+            retry=all(item.worker_id is not None for item in items),
         )
 
     def fail(
@@ -276,7 +284,13 @@ class Calls:
         request = m.FailRequest(
             error=error, backtrace=backtrace, worker_id=worker_id, attempt=attempt
         )
-        return Call("POST", f"{API}/fail/{_seg(job_id)}", _decoder(m.FailResponse), encode(request))
+        return Call(
+            "POST",
+            f"{API}/fail/{_seg(job_id)}",
+            _decoder(m.FailResponse),
+            encode(request),
+            retry=_fenced(worker_id),
+        )
 
     def heartbeat(
         self, jobs: Mapping[str, HeartbeatUpdate], worker_id: str | None
@@ -293,11 +307,11 @@ class Calls:
             )
         decoder = msgspec.json.Decoder(m.HeartbeatResponse)
 
-        def parse(resp: httpx.Response) -> dict[str, str]:
+        def parse(resp: Response) -> dict[str, str]:
             return {k: v.status for k, v in decoder.decode(resp.content).jobs.items()}
 
         body = encode(m.HeartbeatRequest(jobs=entries, worker_id=worker_id))
-        return Call("POST", f"{API}/heartbeat", parse, body)
+        return Call("POST", f"{API}/heartbeat", parse, body, retry=True)
 
     def release(
         self, job: str | Job, checkpoint: Any, worker_id: str | None, attempt: int | None
@@ -308,7 +322,13 @@ class Calls:
             attempt=attempt,
             checkpoint=UNSET if checkpoint is None else raw(checkpoint),
         )
-        return Call("POST", f"{API}/release/{_seg(job_id)}", _status, encode(request))
+        return Call(
+            "POST",
+            f"{API}/release/{_seg(job_id)}",
+            _status,
+            encode(request),
+            retry=_fenced(worker_id),
+        )
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -355,7 +375,7 @@ class Calls:
         if priority is not None:
             body["priority"] = priority
 
-        def parse(resp: httpx.Response) -> BulkResult | BulkOperation:
+        def parse(resp: Response) -> BulkResult | BulkOperation:
             if resp.status_code == 202:
                 return msgspec.json.decode(resp.content, type=m.BulkAccepted)
             return msgspec.json.decode(resp.content, type=m.BulkResponse)
@@ -469,13 +489,13 @@ _SEARCH = msgspec.json.Decoder(m.SearchResponse)
 _SCHEDULE = msgspec.json.Decoder(m.Schedule)
 
 
-def _job(resp: httpx.Response) -> Job:
+def _job(resp: Response) -> Job:
     return job_from_wire(_JOB_DETAIL.decode(resp.content))
 
 
-def _page(resp: httpx.Response) -> SearchPage:
+def _page(resp: Response) -> SearchPage:
     return page_from_wire(_SEARCH.decode(resp.content))
 
 
-def _schedule(resp: httpx.Response) -> Schedule:
+def _schedule(resp: Response) -> Schedule:
     return schedule_from_wire(_SCHEDULE.decode(resp.content))
