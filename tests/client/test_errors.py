@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-import urllib3
 import pytest
+import urllib3
 
 from jobbie import (
     Client,

@@ -33,7 +33,7 @@ def test_fail_batch_answers_each_fail_in_order(api: httpx.Client, queue: str) ->
     dead = enqueue(api, queue, max_retries=0)
     fenced = enqueue(api, queue)
     by_id = {j["job_id"]: j for j in _lease(api, queue, 3)}
-    fails = [
+    fails: list[dict[str, Any]] = [
         {"job_id": retried, "attempt": 1, "error": "boom", "backtrace": "Traceback ..."},
         {"job_id": dead, "attempt": 1, "error": "fatal"},
         {"job_id": fenced, "attempt": 2, "error": "wrong attempt"},
@@ -147,6 +147,7 @@ def test_next_needs_a_worker_id(api: httpx.Client, queue: str) -> None:
         "/api/v1/ack/batch", json={"acks": [{"job_id": job_id}], "next": {"queues": [queue]}}
     )
     assert (resp.status_code, error_code(resp)) == (400, "VALIDATION_ERROR")
+    bad: dict[str, Any]
     for bad in ({"queues": []}, {"queues": [queue], "count": 0}, {"queues": ["bad name"]}):
         resp = ack(api, job_id, worker_id="w1", next=bad)
         assert resp.status_code == 400, resp.text

@@ -250,9 +250,9 @@ class Calls:
         body = encode(m.AckRequest(result=raw(result), worker_id=worker_id, attempt=attempt))
         return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body, retry=_fenced(worker_id))
 
-    def ack_batch(
+    def _ack_items(
         self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
-    ) -> Call[list[m.AckBatchResult]]:
+    ) -> list[m.AckBatchItem]:
         pairs = list(acks.items()) if isinstance(acks, Mapping) else list(acks)
         items = []
         for job, result in pairs:
@@ -262,6 +262,12 @@ class Calls:
                     job_id=job_id, result=raw(result), worker_id=worker_id, attempt=attempt
                 )
             )
+        return items
+
+    def ack_batch(
+        self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
+    ) -> Call[list[m.AckBatchResult]]:
+        items = self._ack_items(acks)
         decoder = msgspec.json.Decoder(m.AckBatchResponse)
 
         return Call(
@@ -270,6 +276,94 @@ class Calls:
             lambda resp: decoder.decode(resp.content).results,
             encode(m.AckBatchRequest(acks=items)),
             retry=all(item.worker_id is not None for item in items),
+        )
+
+    def _next(
+        self,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+    ) -> m.FetchNext:
+        names = [queues] if isinstance(queues, str) else list(queues)
+        return m.FetchNext(
+            queues=names, count=count, lease_duration=lease_duration, hostname=self.hostname
+        )
+
+    def _leased(self, wires: list[m.FetchedJob], worker_id: str) -> list[Job]:
+        return [self._remember(job_from_fetch(w, worker_id, self.hostname)) for w in wires]
+
+    def ack_and_fetch(
+        self,
+        job: str | Job,
+        result: Any,
+        worker_id: str | None,
+        attempt: int | None,
+        *,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+    ) -> Call[tuple[str, list[Job]]]:
+        job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
+        owner = worker_id or self.worker_id
+        request = m.AckRequest(
+            result=raw(result),
+            worker_id=owner,
+            attempt=attempt,
+            next=self._next(queues, count, lease_duration),
+        )
+        decoder = msgspec.json.Decoder(m.AckNextResponse)
+
+        def parse(resp: Response) -> tuple[str, list[Job]]:
+            answer = decoder.decode(resp.content)
+            return answer.status, self._leased(answer.next, owner)
+
+        # Never repeated: a lost answer's jobs would stay leased to nobody until they expire.
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", parse, encode(request))
+
+    def ack_batch_and_fetch(
+        self,
+        acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]],
+        *,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+        worker_id: str | None,
+    ) -> Call[tuple[list[m.AckBatchResult], list[Job]]]:
+        owner = worker_id or self.worker_id
+        body = m.AckBatchRequest(
+            acks=self._ack_items(acks),
+            worker_id=owner,
+            next=self._next(queues, count, lease_duration),
+        )
+        decoder = msgspec.json.Decoder(m.AckBatchNextResponse)
+
+        def parse(resp: Response) -> tuple[list[m.AckBatchResult], list[Job]]:
+            answer = decoder.decode(resp.content)
+            return answer.results, self._leased(answer.next, owner)
+
+        return Call("POST", f"{API}/ack/batch", parse, encode(body))
+
+    def fail_batch(
+        self,
+        fails: Sequence[tuple[str | Job, str] | tuple[str | Job, str, str | None]],
+        worker_id: str | None,
+    ) -> Call[list[m.FailBatchResult]]:
+        items = []
+        for entry in fails:
+            job, error = entry[0], entry[1]
+            backtrace = entry[2] if len(entry) > 2 else None
+            job_id, lease_worker, attempt = self._fence(job, None, None)
+            worker_id = worker_id or lease_worker
+            items.append(
+                m.FailBatchItem(job_id=job_id, error=error, backtrace=backtrace, attempt=attempt)
+            )
+        decoder = msgspec.json.Decoder(m.FailBatchResponse)
+        return Call(
+            "POST",
+            f"{API}/fail/batch",
+            lambda resp: decoder.decode(resp.content).results,
+            encode(m.FailBatchRequest(fails=items, worker_id=worker_id)),
+            retry=worker_id is not None and all(i.attempt is not None for i in items),
         )
 
     def fail(

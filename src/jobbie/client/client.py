@@ -223,6 +223,64 @@ class Client:
         ack, in order, each with a `status` or an `error` and `code`."""
         return self._send(self._calls.ack_batch(acks))
 
+    def ack_and_fetch(
+        self,
+        job: str | Job,
+        result: Any = None,
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> tuple[str, list[Job]]:
+        """`ack`, and lease up to `count` jobs of `queues` in the same transaction (never
+        waiting: an empty list when none is ready). A refused ack leases nothing. The new
+        leases belong to `worker_id` (default: the job's worker, else this client's)."""
+        return self._send(
+            self._calls.ack_and_fetch(
+                job,
+                result,
+                worker_id,
+                attempt,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+            )
+        )
+
+    def ack_batch_and_fetch(
+        self,
+        acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]],
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+    ) -> tuple[list[m.AckBatchResult], list[Job]]:
+        """`ack_batch`, and lease up to `count` jobs of `queues` for `worker_id` (default:
+        this client's) in the same transaction, whatever the acks' own results."""
+        return self._send(
+            self._calls.ack_batch_and_fetch(
+                acks,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+                worker_id=worker_id,
+            )
+        )
+
+    def fail_batch(
+        self,
+        fails: Sequence[tuple[str | Job, str] | tuple[str | Job, str, str | None]],
+        *,
+        worker_id: str | None = None,
+    ) -> list[m.FailBatchResult]:
+        """Fail several attempts (`(job, error)` or `(job, error, backtrace)`); one result per
+        fail, in order: the new `status`, `next_attempt_at`, `attempts_remaining`, or an
+        `error` and `code` for that fail alone."""
+        return self._send(self._calls.fail_batch(fails, worker_id))
+
     def fail(
         self,
         job: str | Job,
