@@ -115,16 +115,20 @@ class Urllib3Transport:
             tls["ssl_context"] = ssl_context(verify)
         proxy = env_proxy(base_url)
         self._pool: Any
+        self._manager: Any
         if proxy is not None:
             self._prefix = base_url  # a proxy wants the absolute URL
-            self._pool = urllib3.ProxyManager(proxy, num_pools=1, maxsize=pool_size, **tls)
+            self._manager = self._pool = urllib3.ProxyManager(
+                proxy, num_pools=1, maxsize=pool_size, **tls
+            )
         else:
             self._prefix = ""
-            manager = urllib3.PoolManager(num_pools=1, maxsize=pool_size, **tls)
-            self._pool = manager.connection_from_url(base_url)
-            self._manager = manager
+            self._manager = urllib3.PoolManager(num_pools=1, maxsize=pool_size, **tls)
+            # Straight to the one pool: skips the manager's per-request URL parsing.
+            self._pool = self._manager.connection_from_url(base_url)
         self._dropped = (
             urllib3.exceptions.ProtocolError,  # reset or closed before a whole answer came
+            urllib3.exceptions.ProxyError,  # the same, seen through a proxy
             ConnectionError,
         )
         self._errors = (urllib3.exceptions.HTTPError, OSError)
@@ -165,7 +169,7 @@ class Urllib3Transport:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        self._pool.close()
+        self._manager.clear()
 
 
 class HttpxTransport:
