@@ -11,7 +11,14 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from jobbie.client._transport import _REPEATS, Answer, Verify, _unreachable, ssl_context
+from jobbie.client._transport import (
+    _REPEATS,
+    Answer,
+    Verify,
+    _unreachable,
+    env_proxy,
+    ssl_context,
+)
 from jobbie.client.errors import ServerUnreachable
 
 if TYPE_CHECKING:
@@ -35,6 +42,7 @@ class AiohttpTransport:
         self._session: Any = None
         self._timeouts: dict[tuple[float, float], Any] = {}
         self._aiohttp: Any = None
+        self._proxy = env_proxy(base_url)
 
     def _open(self) -> Any:
         import aiohttp
@@ -47,7 +55,9 @@ class AiohttpTransport:
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=ssl),
-            trust_env=True,  # HTTP(S)_PROXY, NO_PROXY as httpx read them
+            # The proxy is read from the environment once (`env_proxy`), not per request as
+            # trust_env does (two thread-pool hops per request for proxy and netrc lookups).
+            trust_env=False,
             skip_auto_headers=("User-Agent",),
             auto_decompress=False,
         )
@@ -92,6 +102,7 @@ class AiohttpTransport:
                     headers=headers,
                     timeout=limits,
                     allow_redirects=False,
+                    proxy=self._proxy,
                 ) as resp:
                     content = await resp.read()
                     return Answer(resp.status, content, resp.headers, resp.reason or "")

@@ -76,9 +76,25 @@ def raw(value: Any) -> Raw:
     return Raw(encode(value))
 
 
+_DECODERS: dict[Any, Callable[[Response], Any]] = {}
+_RAW_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _dec(type_: type[T]) -> msgspec.json.Decoder[T]:
+    """The JSON decoder of `type_`, built once (a Decoder costs tens of µs to build)."""
+    decoder = _RAW_DECODERS.get(type_)
+    if decoder is None:
+        decoder = _RAW_DECODERS[type_] = msgspec.json.Decoder(type_)
+    return decoder
+
+
 def _decoder(type_: type[T]) -> Callable[[Response], T]:
-    decoder = msgspec.json.Decoder(type_)
-    return lambda resp: decoder.decode(resp.content)
+    """A parser of `type_` answers; built once per type (a Decoder costs tens of µs)."""
+    parse = _DECODERS.get(type_)
+    if parse is None:
+        decoder = msgspec.json.Decoder(type_)
+        parse = _DECODERS[type_] = lambda resp: decoder.decode(resp.content)
+    return parse
 
 
 def _status(resp: Response) -> str:
@@ -220,8 +236,8 @@ class Calls:
             lease_duration=lease_duration,
             count=count,
         )
-        one = msgspec.json.Decoder(m.FetchedJob)
-        many = msgspec.json.Decoder(m.FetchManyResponse)
+        one = _dec(m.FetchedJob)
+        many = _dec(m.FetchManyResponse)
 
         def parse(resp: Response) -> Job | list[Job] | None:
             if resp.status_code == 204:
@@ -268,7 +284,7 @@ class Calls:
         self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
     ) -> Call[list[m.AckBatchResult]]:
         items = self._ack_items(acks)
-        decoder = msgspec.json.Decoder(m.AckBatchResponse)
+        decoder = _dec(m.AckBatchResponse)
 
         return Call(
             "POST",
@@ -311,7 +327,7 @@ class Calls:
             attempt=attempt,
             next=self._next(queues, count, lease_duration),
         )
-        decoder = msgspec.json.Decoder(m.AckNextResponse)
+        decoder = _dec(m.AckNextResponse)
 
         def parse(resp: Response) -> tuple[str, list[Job]]:
             answer = decoder.decode(resp.content)
@@ -335,7 +351,7 @@ class Calls:
             worker_id=owner,
             next=self._next(queues, count, lease_duration),
         )
-        decoder = msgspec.json.Decoder(m.AckBatchNextResponse)
+        decoder = _dec(m.AckBatchNextResponse)
 
         def parse(resp: Response) -> tuple[list[m.AckBatchResult], list[Job]]:
             answer = decoder.decode(resp.content)
@@ -357,7 +373,7 @@ class Calls:
             items.append(
                 m.FailBatchItem(job_id=job_id, error=error, backtrace=backtrace, attempt=attempt)
             )
-        decoder = msgspec.json.Decoder(m.FailBatchResponse)
+        decoder = _dec(m.FailBatchResponse)
         return Call(
             "POST",
             f"{API}/fail/batch",
@@ -399,7 +415,7 @@ class Calls:
                 checkpoint=raw(update["checkpoint"]) if "checkpoint" in update else UNSET,
                 attempt=attempt,
             )
-        decoder = msgspec.json.Decoder(m.HeartbeatResponse)
+        decoder = _dec(m.HeartbeatResponse)
 
         def parse(resp: Response) -> dict[str, str]:
             return {k: v.status for k, v in decoder.decode(resp.content).jobs.items()}
@@ -493,7 +509,7 @@ class Calls:
         return Call("DELETE", f"{API}/jobs/{_seg(job_id)}", _none)
 
     def get_batch(self, batch_id: str) -> Call[Batch]:
-        decoder = msgspec.json.Decoder(m.Batch)
+        decoder = _dec(m.Batch)
         return Call(
             "GET",
             f"{API}/batches/{_seg(batch_id)}",
@@ -503,14 +519,14 @@ class Calls:
     # --- queues ---------------------------------------------------------------------------
 
     def queues(self) -> Call[list[m.Queue]]:
-        decoder = msgspec.json.Decoder(m.QueueList)
+        decoder = _dec(m.QueueList)
         return Call("GET", f"{API}/queues", lambda resp: decoder.decode(resp.content).queues)
 
     def queue_action(self, name: str, action: str) -> Call[m.Queue]:
         return Call("POST", f"{API}/queues/{_seg(name)}/{action}", _decoder(m.Queue))
 
     def clear(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(m.ClearResponse)
+        decoder = _dec(m.ClearResponse)
         return Call(
             "POST",
             f"{API}/queues/{_seg(name)}/clear",
@@ -529,7 +545,7 @@ class Calls:
         return Call("DELETE", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue))
 
     def delete_queue(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(m.DeleteQueueResponse)
+        decoder = _dec(m.DeleteQueueResponse)
         return Call(
             "DELETE",
             f"{API}/queues/{_seg(name)}",
@@ -540,7 +556,7 @@ class Calls:
     # --- schedules ------------------------------------------------------------------------
 
     def schedules(self) -> Call[list[Schedule]]:
-        decoder = msgspec.json.Decoder(m.ScheduleList)
+        decoder = _dec(m.ScheduleList)
         return Call(
             "GET",
             f"{API}/schedules",
@@ -564,7 +580,7 @@ class Calls:
     # --- server ---------------------------------------------------------------------------
 
     def workers(self) -> Call[list[WorkerInfo]]:
-        decoder = msgspec.json.Decoder(m.WorkerList)
+        decoder = _dec(m.WorkerList)
         return Call(
             "GET",
             f"{API}/workers",

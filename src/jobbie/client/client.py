@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from jobbie import models as m
 from jobbie.client._calls import Call, Calls
-from jobbie.client._transport import HttpxTransport, Urllib3Transport, Verify
+from jobbie.client._transport import HttpClientTransport, HttpxTransport, Verify
 from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
@@ -82,8 +82,8 @@ class Client:
         self.timeout = timeout
         self._calls = Calls(worker_id, hostname)
         headers = client_headers(api_key)
-        self._http: Urllib3Transport | HttpxTransport = (
-            Urllib3Transport(self.url, headers, verify)
+        self._http: HttpClientTransport | HttpxTransport = (
+            HttpClientTransport(self.url, headers, verify)
             if transport is None
             else HttpxTransport(self.url, headers, transport)
         )
