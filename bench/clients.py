@@ -28,7 +28,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def run_u1(cfg: Config, server: Server) -> RunResult:
                 ids.append(client.enqueue("u1", {"i": i}).job_id)
 
         for q in range(4):  # interleaved, so drift hits both alike
-            raw.time(quarter, lambda q=q: raw_loop((q + 1) * quarter))
+            raw.time(quarter, partial(raw_loop, (q + 1) * quarter))
             shipped.time(quarter, shipped_loop)
     conn.close()
     expect_unique_ids(ids, 4 * quarter, "U1 Client.enqueue")
@@ -183,8 +184,8 @@ async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
             await asyncio.gather(*(producer() for _ in range(conc)))
 
         for r in range(2):
-            await raw.atime(half, lambda r=r: raw_round(r * half))
-            await shipped.atime(half, lambda r=r: shipped_round(r * half))
+            await raw.atime(half, partial(raw_round, r * half))
+            await shipped.atime(half, partial(shipped_round, r * half))
     for conn in raws:
         await conn.aclose()
     return raw, shipped, ids
@@ -234,8 +235,8 @@ def run_ub(cfg: Config, server: Server) -> RunResult:
             ids.extend(client.enqueue_batch(jobs).job_ids)  # type: ignore[arg-type]
 
         for c in range(calls):
-            raw.time(per_call, lambda c=c: raw_call(bodies[c]))
-            shipped.time(per_call, lambda c=c: shipped_call(c * per_call))
+            raw.time(per_call, partial(raw_call, bodies[c]))
+            shipped.time(per_call, partial(shipped_call, c * per_call))
     conn.close()
     expect_unique_ids(ids, calls * per_call, "UB")
     expect_counts(server, "ub", pending=calls * per_call)
@@ -515,7 +516,9 @@ def _sync_candidates(server: Server) -> dict[str, Callable[[int], None]]:
     }
 
 
-def _async_candidates(server: Server, conc: int) -> dict[str, Callable[[int], Awaitable[None]]]:
+def _async_candidates(
+    server: Server, conc: int
+) -> dict[str, Callable[[int], Coroutine[Any, Any, None]]]:
     import aiohttp
     import httpx
 
