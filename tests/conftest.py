@@ -10,9 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.contract.backends import BACKENDS
 from tests.serverproc import ServerProcess
 
 _counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One marker per store backend: the contract suite (tests/contract) tags each run with it.
+    for name in BACKENDS:
+        config.addinivalue_line("markers", f"{name}: runs against the {name} store backend")
 
 
 @pytest.fixture(scope="session")
