@@ -41,6 +41,7 @@ DAY = 24 * HOUR
 # Distinct retention per kind, so a pruning test can tell them apart.
 RETENTION = Retention(completed_ms=2 * DAY, dead_ms=5 * DAY, events_ms=1 * DAY, workers_ms=3 * DAY)
 LEASE_S = 60.0
+UNKNOWN = "job_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
 class Commits:
@@ -247,6 +248,25 @@ async def run_to(store: Store, queue: str, outcome: str, **options: Any) -> str:
     else:
         assert (await fail(store, job_id)).status == "dead"
     return job_id
+
+
+async def jobs_in_every_state(store: Store, queue: str) -> dict[str, str]:
+    """state -> id of one job in each of the seven states."""
+    jobs = {
+        "completed": await run_to(store, queue, "completed"),
+        "dead": await run_to(store, queue, "dead"),
+        "cancelled": await run_to(store, queue, "cancelled"),
+    }
+    jobs["retrying"] = await enqueue(store, queue, backoff="fixed", base_delay=3600)
+    await fetch_one(store, queue)
+    assert (await fail(store, jobs["retrying"])).status == "retrying"
+    jobs["active"] = await enqueue(store, queue)
+    await fetch_one(store, queue)
+    jobs["scheduled"] = await enqueue(store, queue, delay=3600)
+    jobs["pending"] = await enqueue(store, queue)
+    for name, job_id in jobs.items():
+        assert await state(store, job_id) == name
+    return jobs
 
 
 async def wait_until(

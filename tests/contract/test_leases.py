@@ -12,6 +12,7 @@ from jobbie.store.base import Store
 from jobbie.store.params import AckParams, BatchSpec, Fence
 from tests.contract.support import (
     SECOND,
+    UNKNOWN,
     ack,
     advance,
     decoded,
@@ -25,8 +26,6 @@ from tests.contract.support import (
     new_job,
     release,
 )
-
-UNKNOWN = "job_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 
 
 def snapshot(job: JobDetail) -> dict[str, Any]:

@@ -7,40 +7,20 @@ import pytest
 from jobbie.errors import Conflict, NotFound
 from jobbie.store.base import Store
 from tests.contract.support import (
+    UNKNOWN,
     Commits,
     ack,
     advance,
     decoded,
     enqueue,
-    fail,
     fetch,
     fetch_one,
     heartbeat,
+    jobs_in_every_state,
     ms,
     run_to,
     state,
 )
-
-UNKNOWN = "job_01ARZ3NDEKTSV4RRFFQ69G5FAV"
-
-
-async def jobs_in_every_state(store: Store, queue: str) -> dict[str, str]:
-    """state -> id of one job in each of the seven states."""
-    jobs = {
-        "completed": await run_to(store, queue, "completed"),
-        "dead": await run_to(store, queue, "dead"),
-        "cancelled": await run_to(store, queue, "cancelled"),
-    }
-    jobs["retrying"] = await enqueue(store, queue, backoff="fixed", base_delay=3600)
-    await fetch_one(store, queue)
-    assert (await fail(store, jobs["retrying"])).status == "retrying"
-    jobs["active"] = await enqueue(store, queue)
-    await fetch_one(store, queue)
-    jobs["scheduled"] = await enqueue(store, queue, delay=3600)
-    jobs["pending"] = await enqueue(store, queue)
-    for name, job_id in jobs.items():
-        assert await state(store, job_id) == name
-    return jobs
 
 
 @pytest.mark.parametrize("waiting", ["pending", "scheduled", "retrying"])
