@@ -1,8 +1,9 @@
 """The Store contract suite: every test here is written once against the `Store` protocol
-(`jobbie.store.base`) and runs against every backend in BACKENDS, as huey's `StorageTests` does.
+(`jobbie.store.base`) and runs against every backend, as huey's `StorageTests` does.
 
-A backend plugs in with one entry in `tests/contract/backends.py`; the `store` fixture below
-is parametrised over them all, each run tagged with the backend's marker.
+A backend plugs in with one entry in `tests/backends.py` (DATABASES); the `store` fixture
+below opens it through the store factory, once per backend, each run tagged with the
+backend's marker (`pytest tests/contract -m sqlite` runs one backend only).
 
 Tests are `async def` and move time only through `store.clock.advance(seconds)` followed by
 `await store.maintain()` (see `support.advance`); none sleeps. `pytest_pyfunc_call` below runs
@@ -21,8 +22,9 @@ import pytest
 
 from jobbie.clock import Clock
 from jobbie.store.base import Store
-from tests.contract.backends import BACKENDS
-from tests.contract.support import Commits
+from jobbie.store.factory import open_store
+from tests.backends import DATABASES
+from tests.contract.support import RETENTION, Commits
 
 # A test that has not finished by then is stuck (a lost wake-up, a writer that died).
 TEST_TIMEOUT_S = 30.0
@@ -43,7 +45,7 @@ def commits() -> Commits:
     return Commits()
 
 
-@pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS])
+@pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in DATABASES])
 def store(
     request: pytest.FixtureRequest,
     loop: asyncio.AbstractEventLoop,
@@ -51,8 +53,16 @@ def store(
     commits: Commits,
 ) -> Iterator[Store]:
     """A fresh, empty store of one backend, with the wall clock (tests move it forward)."""
-    opener = BACKENDS[request.param]
-    opened = loop.run_until_complete(opener(tmp_path, Clock(), commits.record))
+    data_dir = tmp_path / "store"
+    opening = open_store(
+        database=DATABASES[request.param](data_dir),
+        data_dir=data_dir,
+        durable=True,
+        retention=RETENTION,
+        clock=Clock(),
+        on_commit=commits.record,
+    )
+    opened = loop.run_until_complete(opening)
     yield opened
     loop.run_until_complete(opened.close())
 
