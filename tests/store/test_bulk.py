@@ -13,6 +13,7 @@ import pytest
 
 from jobbie.store.params import BatchSpec, BulkSpec, NewJob
 from jobbie.store.rules import DEFAULT_RETRY
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.sqlite import batches, bulk
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.inserts import insert_jobs
@@ -233,7 +234,7 @@ def test_delete_any_state(conn: sqlite3.Connection) -> None:
 
 def test_move_keeps_locks_and_counts(conn: sqlite3.Connection) -> None:
     jobs = jobs_in_every_state(conn, "src", unique=True)
-    moveable = frozenset(bulk.APPLIES_TO["move"])
+    moveable = frozenset(APPLIES_TO["move"])
     changed = run(
         conn, lambda tx: bulk.move(tx, seqs(conn, list(jobs.values())), "dst", moveable), LATER
     )

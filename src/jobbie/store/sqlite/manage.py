@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jobbie.errors import Conflict, NotFound
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.sqlite import bulk, sweep
 from jobbie.store.sqlite.effects import ensure_queue
 from jobbie.store.sqlite.writer import Tx
@@ -60,7 +61,7 @@ def _job(tx: Tx, job_id: str) -> tuple[int, State]:
 def retry_job(tx: Tx, job_id: str) -> None:
     """A dead, cancelled or completed job runs again from attempt 0."""
     seq, state = _job(tx, job_id)
-    if state not in bulk.APPLIES_TO["retry"]:
+    if state not in APPLIES_TO["retry"]:
         raise Conflict(
             f"job {job_id} is {state.value}; only dead, cancelled or completed jobs can be retried"
         )
