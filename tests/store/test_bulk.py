@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BatchSpec, BulkSpec, NewJob
 from jobbie.store.rules import DEFAULT_RETRY
-from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.sqlite import batches, bulk
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.inserts import insert_jobs

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from jobbie.models import SearchRequest
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BulkSpec
 from jobbie.store.search import search_filter
-from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.sqlite import bulk
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.writer import Tx

@@ -33,6 +33,16 @@ def check_lease(row: R | None, job_id: str, fence: Fence, now: int) -> R:
     return row
 
 
+def lease_holds(row: Record, fence: Fence, now: int) -> bool:
+    """Whether the lease `row` shows is live at `now` and held by `fence` (heartbeats ask
+    this: their answer is a word per job, not an error)."""
+    try:
+        check_lease(row, row["id"], fence, now)
+    except JobbieError:
+        return False
+    return True
+
+
 def not_active(job_id: str, state: str, fence: Fence) -> JobbieError:
     """The error for ending an attempt of a job that is not active: a fenced caller has lost
     its lease (LEASE_LOST); an unfenced one asked for something impossible (CONFLICT)."""

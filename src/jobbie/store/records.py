@@ -22,6 +22,7 @@ from jobbie.models import (
     Batch,
     BulkStatus,
     EventMessage,
+    FetchedJob,
     Job,
     JobDetail,
     JobError,
@@ -43,6 +44,7 @@ __all__ = [
     "batch_from_record",
     "bulk_status_from_record",
     "event_message_from_record",
+    "fetched_job_from_record",
     "job_detail",
     "job_error_from_record",
     "job_event_from_record",
@@ -112,6 +114,22 @@ def job_from_record(row: Record, errors: list[JobError]) -> Job:
         lease_expires_at=rfc3339(row["lease_expires_at"]),
         cancel_requested=bool(row["cancel_requested"]),
         errors=errors,
+    )
+
+
+def fetched_job_from_record(row: Record, lease_ms: int) -> FetchedJob:
+    """What a worker receives for a job it just leased for `lease_ms`."""
+    return FetchedJob(
+        job_id=row["id"],
+        queue=row["queue"],
+        payload=raw_json(row["payload"]),
+        attempt=row["attempt"],
+        max_retries=row["max_retries"],
+        lease_duration=lease_ms / 1000,
+        checkpoint=raw_json(row["checkpoint"]),
+        tags=msgspec.json.decode(row["tags"]),
+        priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
+        created_at=_stamp(row["created_at"]),
     )
 
 
