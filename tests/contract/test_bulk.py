@@ -3,13 +3,12 @@ and the background operation above the threshold."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from jobbie.errors import NotFound
 from jobbie.models import BulkAccepted, BulkResponse, BulkStatus
 from jobbie.store.base import Store
+from jobbie.store.bulk import BulkRunner
 from jobbie.store.params import BulkSpec
 from jobbie.store.search import SearchFilter
 from tests.contract.support import (
@@ -153,17 +152,14 @@ async def test_unknown_ids_only(store: Store) -> None:
     assert (answer.affected, answer.skipped, answer.errors) == (0, 0, 1)
 
 
-def lower_background_threshold(monkeypatch: pytest.MonkeyPatch, matches: int) -> None:
-    """Bulk actions over more than BACKGROUND_ABOVE matches run in the background (10,000 in
-    production); lower it wherever a store module holds it."""
-    holders = [
-        module
-        for name, module in list(sys.modules.items())
-        if name.startswith("jobbie.store") and hasattr(module, "BACKGROUND_ABOVE")
-    ]
-    assert holders, "no store module defines BACKGROUND_ABOVE"
-    for module in holders:
-        monkeypatch.setattr(module, "BACKGROUND_ABOVE", matches)
+def lower_background_threshold(store: Store, monkeypatch: pytest.MonkeyPatch, matches: int) -> None:
+    """Bulk requests over more than `background_above` matches run in the background (10,000
+    in production). Every backend carries them out with the backend-neutral `BulkRunner`;
+    lower the threshold of the one this store holds."""
+    runners = [value for value in vars(store).values() if isinstance(value, BulkRunner)]
+    assert runners, "the store carries out bulk requests with jobbie.store.bulk.BulkRunner"
+    for runner in runners:
+        monkeypatch.setattr(runner, "background_above", matches)
 
 
 async def finished(store: Store, bulk_id: str) -> BulkStatus:
@@ -177,7 +173,7 @@ async def finished(store: Store, bulk_id: str) -> BulkStatus:
 async def test_a_large_bulk_runs_in_the_background(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lower_background_threshold(monkeypatch, 5)
+    lower_background_threshold(store, monkeypatch, 5)
     ids = [await enqueue(store, "q", i) for i in range(12)]
     await fetch_one(store, "q")  # one active job: cancel asks it to stop
     await store.cancel_job(ids[1])  # already cancelled: skipped
@@ -209,7 +205,7 @@ async def test_a_large_bulk_runs_in_the_background(
 async def test_a_large_bulk_by_ids_counts_unknown_ids(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lower_background_threshold(monkeypatch, 2)
+    lower_background_threshold(store, monkeypatch, 2)
     ids = [await enqueue(store, "q", i) for i in range(4)]
     answer = await store.bulk(BulkSpec(action="delete", job_ids=(*ids, UNKNOWN)))
     assert isinstance(answer, BulkAccepted)
@@ -222,7 +218,7 @@ async def test_a_large_bulk_by_ids_counts_unknown_ids(
 async def test_at_the_threshold_the_bulk_answers_at_once(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lower_background_threshold(monkeypatch, 3)
+    lower_background_threshold(store, monkeypatch, 3)
     for i in range(3):
         await enqueue(store, "q", i)
     answer = await store.bulk(BulkSpec(action="delete", filter=SearchFilter(queues=("q",))))
