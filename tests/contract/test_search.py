@@ -10,8 +10,9 @@ import pytest
 from jobbie.models import SortField
 from jobbie.store import jq
 from jobbie.store.base import Store
+from jobbie.store.cursor import decode_cursor
 from jobbie.store.params import BatchSpec
-from jobbie.store.search import SearchFilter, decode_cursor
+from jobbie.store.search import SearchFilter
 from tests.contract.support import (
     ack,
     enqueue,
