@@ -28,13 +28,16 @@ def ack_many_then_claim(
 
 
 def fail_many(tx: Tx, fails: list[FailParams]) -> list[FailResponse | JobbieError]:
-    """Fail each attempt on its own. A refused fail (lost lease, unknown job) is refused by
-    the lease check before it writes anything, so it needs no savepoint; the same job twice
-    finds itself no longer active the second time."""
+    """Fail each attempt on its own: a refused fail (lost lease, unknown job, a lost race of
+    the guarded update) rolls back to its savepoint alone. The same job twice finds itself no
+    longer active the second time."""
     results: list[FailResponse | JobbieError] = []
     for params in fails:
+        tx.execute("SAVEPOINT fail_one")
         try:
             results.append(finish.fail(tx, params))
         except JobbieError as exc:
+            tx.execute("ROLLBACK TO fail_one")
             results.append(exc)
+        tx.execute("RELEASE fail_one")
     return results
