@@ -150,6 +150,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self._client: AsyncClient | None = None
         self._handlers: dict[str, Handler] = {}
+        self._async_queues: dict[str, bool] = {}
         self._running: dict[str, JobContext] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -176,6 +177,7 @@ class Worker:
         """Run `handler(job, ctx)` for the jobs of `queue`; its return value (any JSON value)
         is the ack result and an exception fails the job with its message and traceback."""
         self._handlers[_check_queue(queue)] = handler
+        self._async_queues[queue] = _is_async(handler)
 
     def handler(self, queue: str) -> Callable[[H], H]:
         """Decorator form of `register`: `@worker.handler("emails.send")`."""
@@ -443,7 +445,7 @@ class Worker:
                     error = f"no handler registered for queue {job.queue!r} on worker "
                     error += self.worker_id
                     log.error("job %s: %s", job.id, error)
-                elif _is_async(handler):
+                elif self._async_queues.get(job.queue):
                     result = await handler(job, ctx)
                 else:
                     result = await pool.run(lambda: handler(job, ctx))
