@@ -272,6 +272,8 @@ def _worker_drain(
     else:
         worker.register(queue, lambda job, ctx: None)
 
+    import aiohttp  # noqa: F401 - imported before the clock starts, as a running app has it
+
     async def main() -> Window:
         window = Window(server).start()
         task = asyncio.create_task(worker.arun(install_signal_handlers=False))
@@ -630,3 +632,60 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- hooks for bench.compare (Jobbie's shipped client beside Huey and RQ) ------------------------
+
+# (row key, label, unit, workload); the peers run their own A1/A16/B/C8/D beside these rows.
+COMPARE_ROWS = [
+    ("U1", "U1 Client.enqueue, 1 producer (peer: A1)", "jobs/s", "U1"),
+    ("U16", "U16 AsyncClient.enqueue, 16 tasks (peer: A16)", "jobs/s", "U16"),
+    ("UB", "UB Client.enqueue_batch, 1,000/call (peer: B)", "jobs/s", "UB"),
+    ("W8", "W8 shipped Worker, sync x8 (peer: C8 consumer)", "jobs/s", "W8"),
+    ("W64", "W64 shipped Worker, async x64", "jobs/s", "W64"),
+    ("C8n", "C8n raw drain, 8 loops ack+next (peer: C8)", "jobs/s", "C8n"),
+    ("WD p50", "WD pickup p50, shipped Worker (peer: D)", "ms", "WD"),
+    ("WD p99", "WD pickup p99, shipped Worker (peer: D)", "ms", "WD"),
+]
+COMPARE_WORKLOADS = ["U1", "U16", "UB", "W8", "W64", "C8n", "WD"]
+COMPARE_FNS: dict[str, Callable[[Config, Server], RunResult]] = {
+    "U1": run_u1,
+    "U16": run_u16,
+    "UB": run_ub,
+    "W8": run_w8,
+    "W64": run_w64,
+    "C8n": run_c8n,
+    "WD": run_wd,
+}
+
+
+def compare_values(workload: str, result: RunResult) -> dict[str, float] | None:
+    """The row values of one of these workloads' results (None: not one of them)."""
+    if workload not in COMPARE_FNS:
+        return None
+    if workload == "WD":
+        metrics = list(result.metrics.values())
+        return {"WD p50": metrics[0][0], "WD p99": metrics[1][0]}
+    return {workload: next(iter(result.metrics.values()))[0]}
+
+
+def peer_fns(peer: Any, n: int, samples: int) -> dict[str, Callable[[], Any]]:
+    """What a peer runs beside each of these rows: its own client and consumer."""
+    from bench.peers import NotApplicable
+
+    def no_async_worker() -> Any:
+        raise NotApplicable("no asyncio worker")
+
+    def renamed(result: Any, names: dict[str, str]) -> Any:
+        result.values = {names.get(k, k): v for k, v in result.values.items()}
+        return result
+
+    return {
+        "U1": lambda: renamed(peer.a1(n), {"A1": "U1"}),
+        "U16": lambda: renamed(peer.a16(n), {"A16": "U16"}),
+        "UB": lambda: renamed(peer.b(n), {"B": "UB"}),
+        "W8": lambda: renamed(peer.c8(n), {"C8": "W8"}),
+        "W64": no_async_worker,
+        "C8n": lambda: renamed(peer.c8(n), {"C8": "C8n"}),
+        "WD": lambda: renamed(peer.d(samples), {"D p50": "WD p50", "D p99": "WD p99"}),
+    }
