@@ -8,6 +8,7 @@ import asyncio
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,8 +23,9 @@ class RawServer:
     """Accepts connections and reads whole requests; then, per request, either answers
     200 with `OK` or closes the connection without a word (`close_first` requests)."""
 
-    def __init__(self, close_first: int) -> None:
+    def __init__(self, close_first: int, idle_close: bool = False) -> None:
         self.close_first = close_first
+        self.idle_close = idle_close  # close each connection right after its answer
         self.requests: list[bytes] = []
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
@@ -64,6 +66,8 @@ class RawServer:
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     b"content-length: %d\r\n\r\n%s" % (len(OK), OK)
                 )
+                if self.idle_close:
+                    return  # as a keep-alive timeout would, without saying so
 
     def close(self) -> None:
         self._sock.close()
@@ -82,6 +86,29 @@ def hangs_up_once() -> Iterator[RawServer]:
     srv = RawServer(close_first=1)
     yield srv
     srv.close()
+
+
+def test_a_stale_keep_alive_connection_is_replaced_before_sending() -> None:
+    srv = RawServer(close_first=0, idle_close=True)
+    try:
+        with Client(srv.url, timeout=5) as client:
+            for _ in range(3):
+                # A POST that is never repeated: it succeeds only because the pool noticed
+                # the closed connection before writing to it.
+                assert client.cancel_job("job_x") == "ok"
+                time.sleep(0.05)
+        assert len(srv.requests) == 3
+
+        async def main() -> None:
+            async with AsyncClient(srv.url, timeout=5) as client:
+                for _ in range(3):
+                    assert await client.cancel_job("job_x") == "ok"
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(main())
+        assert len(srv.requests) == 6
+    finally:
+        srv.close()
 
 
 def test_an_enqueue_is_never_sent_twice(hangs_up: RawServer) -> None:

@@ -173,7 +173,7 @@ class HttpClientTransport:
                 return self._connect(timeout), False
             sock = conn.sock
             # Readable while idle means closed by the server (or garbage): never reuse it.
-            if sock is not None and not select.select([sock], [], [], 0)[0]:
+            if sock is not None and not _readable(sock):
                 return conn, True
             conn.close()
 
@@ -260,6 +260,16 @@ class HttpxTransport:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether `sock` has something to read (or hit EOF) right now. poll, not select, which
+    fails on descriptors above 1023."""
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([sock], [], [], 0)[0])
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _unreachable(url: str, exc: BaseException) -> ServerUnreachable:
