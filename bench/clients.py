@@ -119,6 +119,7 @@ def run_u1(cfg: Config, server: Server) -> RunResult:
     conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
 
     def raw_loop(start: int) -> None:
+        conn.close()  # a fresh connection: the last one may have idled past the keep-alive
         for i in range(start, start + quarter):
             conn.request("POST", ENQUEUE, enqueue_body("u1raw", i), JSON_HEADERS)
             resp = conn.getresponse()
@@ -167,6 +168,8 @@ async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
 
         async def raw_round(base: int) -> None:
             numbers = iter(range(base, base + half))
+            for conn in raws:  # reconnect lazily: they may have idled past the keep-alive
+                await conn.aclose()
 
             async def producer(conn: RawConnection) -> None:
                 for i in numbers:
@@ -225,6 +228,7 @@ def run_ub(cfg: Config, server: Server) -> RunResult:
         client.enqueue("warmup", None)
 
         def raw_call(body: bytes) -> None:
+            conn.close()  # as in U1: never a connection the server may have timed out
             conn.request("POST", ENQUEUE_BATCH, body, JSON_HEADERS)
             resp = conn.getresponse()
             got = decode(resp.status, resp.read(), 201, "raw batch")["job_ids"]

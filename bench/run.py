@@ -1136,4 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, so that bench/clients.py (which imports bench.run)
+    # shares its classes (BenchError, Workload...) instead of a second copy in __main__.
+    from bench.run import main as module_main
+
+    sys.exit(module_main())
