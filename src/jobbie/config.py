@@ -29,6 +29,8 @@ class Settings:
     log_level: str = "info"
     durable: bool = True  # synchronous=FULL; False is --durability=fast (NORMAL)
     api_keys: tuple[str, ...] = ()
+    # How long a web console session lasts (JOBBIE_SESSION_TTL, default 12h).
+    session_ttl_s: int = 12 * 3600
     scheduler_interval: float = 1.0
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 16 << 20
@@ -72,6 +74,8 @@ class Settings:
             values["durable"] = durability == "full"
         if (keys := pick("api_key")) is not None:
             values["api_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        if (session_ttl := pick("session_ttl")) is not None:
+            values["session_ttl_s"] = parse_duration_ms(session_ttl, "session_ttl") // 1000
         if (interval := pick("scheduler_interval")) is not None:
             values["scheduler_interval"] = float(interval)
             if values["scheduler_interval"] <= 0:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.config import Settings
@@ -26,6 +26,7 @@ from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
 from jobbie.store.factory import open_store
+from jobbie.ui import console_routes
 
 log = logging.getLogger("jobbie.server")
 
@@ -71,7 +72,7 @@ def create_app(settings: Settings) -> JobbieApp:
         access = AccessLog(sys.stderr.buffer)
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
     rt.allow = AllowTable(ROUTES)
-    routes = starlette_routes()
+    routes: list[BaseRoute] = [*starlette_routes(), *console_routes()]
     if settings.test_clock:
         routes.append(Route("/_test/clock", testclock.advance_clock, methods=["POST"]))
     starlette = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)

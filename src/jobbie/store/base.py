@@ -44,6 +44,7 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FailureGroup,
     FetchedJob,
     JobDetail,
     Queue,
@@ -269,6 +270,22 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
+        ...
+
+    # --- the web console ---------------------------------------------------------------------
+
+    async def bulk_matches(self, spec: BulkSpec) -> int:
+        """How many jobs a bulk request names now (a dry run: nothing changes)."""
+        ...
+
+    async def failure_groups(self) -> list[FailureGroup]:
+        """Dead and retrying jobs grouped by error signature (`jobbie.store.signature`, stored
+        when a job fails), most frequent first, at most `console.FAILURE_GROUPS_LIMIT`."""
+        ...
+
+    async def run_schedule(self, schedule_id: str) -> str:
+        """Enqueue the schedule's job now (`console.schedule_job`), leaving its next run as it
+        is; returns the job's id. NotFound."""
         ...
 
     async def maintain(self) -> dict[str, int]:

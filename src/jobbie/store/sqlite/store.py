@@ -21,6 +21,7 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FailureGroup,
     JobDetail,
     Queue,
     Schedule,
@@ -29,6 +30,7 @@ from jobbie.models import (
 )
 from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.bulk import BulkRunner
+from jobbie.store.console import FAILURE_GROUPS_LIMIT, schedule_job
 from jobbie.store.maintenance import run_maintenance
 from jobbie.store.params import (
     AckParams,
@@ -46,6 +48,7 @@ from jobbie.store.search import SearchFilter
 from jobbie.store.sqlite import (
     bulk,
     claim,
+    console,
     enqueue,
     finish,
     manage,
@@ -288,6 +291,18 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._reader.run(queries.ping)
+
+    async def bulk_matches(self, spec: BulkSpec) -> int:
+        return (await self.count_matches(spec))[0]
+
+    async def failure_groups(self) -> list[FailureGroup]:
+        return await self._reader.run(
+            lambda conn: console.failure_groups(conn, FAILURE_GROUPS_LIMIT)
+        )
+
+    async def run_schedule(self, schedule_id: str) -> str:
+        job = schedule_job(await self.get_schedule(schedule_id))
+        return (await self.enqueue(job)).job_id
 
     # --- maintenance -------------------------------------------------------------------------
 
