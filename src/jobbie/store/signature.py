@@ -24,7 +24,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "<id>",
     ),
-    (re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b"), "<id>"),  # ULID
+    # ULIDs, also after a prefix such as job_ (underscore is a word character for \b).
+    (re.compile(r"(?<![0-9A-Za-z])[0-9A-HJKMNP-TV-Z]{26}(?![0-9A-Za-z])"), "<id>"),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<addr>"),
     # Hex runs of 12+ characters with at least one digit: hashes, object ids.
     (re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{12,}\b"), "<id>"),

@@ -188,18 +188,21 @@ async def export(request: Request) -> Response:
 
 @action
 async def create_schedule(request: Request, form: FormData) -> Response:
-    payload = _text(form, "payload") or "{}"
     try:
-        fields = {
-            "name": _text(form, "name"),
-            "queue": _text(form, "queue"),
-            "cron": _text(form, "cron"),
-            "timezone": _text(form, "timezone") or "UTC",
-            "priority": _text(form, "priority") or "normal",
-            "payload": msgspec.Raw(msgspec.json.encode(msgspec.json.decode(payload))),
-        }
-        req = msgspec.convert(fields, ScheduleRequest)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        payload = msgspec.json.decode(_text(form, "payload") or "{}")
+    except msgspec.DecodeError as exc:
+        raise ValidationError(f"payload: not JSON ({exc})") from None
+    fields = {
+        "name": _text(form, "name"),
+        "queue": _text(form, "queue"),
+        "cron": _text(form, "cron"),
+        "timezone": _text(form, "timezone") or "UTC",
+        "priority": _text(form, "priority") or "normal",
+        "payload": payload,
+    }
+    try:  # validated exactly as the API's body
+        req = decode_request(msgspec.json.encode(fields), ScheduleRequest)
+    except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
     spec = validation.schedule_spec(req, runtime(request).limits)
     created = await store_of(request).create_schedule(spec)
