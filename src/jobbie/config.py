@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobbie.keys import ApiKey, parse_keys
 from jobbie.store.factory import check_database_url
 from jobbie.store.params import Retention
 from jobbie.timeutil import parse_duration_ms
@@ -28,9 +29,13 @@ class Settings:
     database: str | None = None
     log_level: str = "info"
     durable: bool = True  # synchronous=FULL; False is --durability=fast (NORMAL)
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = ()  # entries as given: `secret` or `name=secret`
+    # Keys that may read (GET routes, job search) and nothing else.
+    read_only_api_keys: tuple[str, ...] = ()
     # How long a web console session lasts (JOBBIE_SESSION_TTL, default 12h).
     session_ttl_s: int = 12 * 3600
+    # How long the audit log keeps an entry (JOBBIE_RETENTION_AUDIT, default 90 days).
+    audit_retention_ms: int = 90 * 86_400_000
     scheduler_interval: float = 1.0
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 16 << 20
@@ -74,6 +79,12 @@ class Settings:
             values["durable"] = durability == "full"
         if (keys := pick("api_key")) is not None:
             values["api_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        if (keys := pick("read_only_api_key")) is not None:
+            values["read_only_api_keys"] = tuple(
+                k.strip() for k in str(keys).split(",") if k.strip()
+            )
+        if (audit := pick("retention_audit")) is not None:
+            values["audit_retention_ms"] = parse_duration_ms(audit, "retention_audit")
         if (session_ttl := pick("session_ttl")) is not None:
             values["session_ttl_s"] = parse_duration_ms(session_ttl, "session_ttl") // 1000
         if (interval := pick("scheduler_interval")) is not None:
@@ -89,6 +100,11 @@ class Settings:
         if retention:
             values["retention"] = Retention(**retention)
         return cls(**values)
+
+    @property
+    def keys(self) -> tuple[ApiKey, ...]:
+        """Every API key, full and read-only, with its name."""
+        return parse_keys(self.api_keys, self.read_only_api_keys)
 
     @property
     def bind(self) -> str:

@@ -31,6 +31,13 @@ class Unauthorized(JobbieError):
     status = 401
 
 
+class Forbidden(JobbieError):
+    """A valid key that may not do this (a read-only key asking for a change)."""
+
+    code = "FORBIDDEN"
+    status = 403
+
+
 class NotFound(JobbieError):
     """The job, queue, batch or schedule does not exist."""
 
@@ -79,6 +86,7 @@ ERRORS_BY_CODE: dict[str, type[JobbieError]] = {
         JobbieError,
         ValidationError,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         LeaseLost,

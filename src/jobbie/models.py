@@ -621,3 +621,21 @@ class ExportRequest(SearchRequest):
     """A search's filter (its cursor and limit are ignored: every match is exported)."""
 
     format: Literal["ndjson", "csv"] = "ndjson"
+
+
+class AuditEntry(_Response):
+    """One management action: who, what, on which jobs or filter, how many jobs, when."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    affected: int | None
+    source: Literal["api", "console"]
+
+
+class AuditList(_Response):
+    entries: list[AuditEntry]
+    # Pass as `before` for the next (older) page; None on the last page.
+    next_before: int | None

@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> JobbieApp:
     # Outermost first: request id, access log and 500s; CORS; API keys and body size; then
     # the worker protocol's fast path, which hands every other route to Starlette.
     asgi: ASGIApp = FastPath(starlette, rt=rt, routes=ROUTES)
-    asgi = GuardMiddleware(asgi, api_keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    asgi = GuardMiddleware(asgi, api_keys=settings.keys, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         asgi = CORSMiddleware(
             asgi,

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobbie import models as m
-from jobbie.server import console_api, events_api, manage_api, openapi, worker_api
+from jobbie.server import audit, console_api, events_api, manage_api, openapi, worker_api
 from jobbie.server.fastpath import FastHandler
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -163,6 +163,9 @@ ROUTES: tuple[Endpoint, ...] = (
              {201: m.RunScheduleResponse}, (404,)),
     Endpoint("DELETE", _SCHEDULE, manage_api.delete_schedule, "Delete a cron schedule", C,
              None, {200: m.StatusResponse}, (404,)),
+    Endpoint("GET", "/api/v1/audit", audit.list_audit,
+             "Management actions, newest first (?limit=&before=)", S, None,
+             {200: m.AuditList}, (400,)),
     Endpoint("GET", "/api/v1/workers", manage_api.list_workers, "Workers seen recently", S,
              None, {200: m.WorkerList}),
     Endpoint("GET", "/api/v1/cluster/status", manage_api.cluster_status,
@@ -181,4 +184,8 @@ ROUTES: tuple[Endpoint, ...] = (
 
 def starlette_routes() -> list[Route]:
     """The router's view of the table."""
-    return [Route(e.path, e.handler, methods=[e.method]) for e in ROUTES if not e.fast]
+    return [
+        Route(e.path, audit.audited(e.method, e.path, e.handler), methods=[e.method])  # type: ignore[arg-type]
+        for e in ROUTES
+        if not e.fast
+    ]

@@ -35,6 +35,7 @@ from typing import Protocol
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    AuditList,
     BackendName,
     Batch,
     BulkAccepted,
@@ -52,6 +53,7 @@ from jobbie.models import (
     SearchResponse,
     WorkerInfo,
 )
+from jobbie.store.console import AuditRecord
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
@@ -281,6 +283,15 @@ class Store(Protocol):
     async def failure_groups(self) -> list[FailureGroup]:
         """Dead and retrying jobs grouped by error signature (`jobbie.store.signature`, stored
         when a job fails), most frequent first, at most `console.FAILURE_GROUPS_LIMIT`."""
+        ...
+
+    async def record_audit(self, record: AuditRecord, retention_ms: int) -> None:
+        """Append to the audit log (time from `clock`), pruning entries older than
+        `retention_ms` a batch at a time."""
+        ...
+
+    async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
+        """Audit entries newest first, older than `before_id` when given."""
         ...
 
     async def run_schedule(self, schedule_id: str) -> str:

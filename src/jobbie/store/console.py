@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import msgspec
 
 from jobbie.models import Schedule
@@ -11,6 +14,19 @@ from jobbie.store.states import Priority
 
 # Failure groups shown on one page: the most frequent first.
 FAILURE_GROUPS_LIMIT = 200
+# Old audit entries pruned per write, so one write never does much more than its insert.
+AUDIT_PRUNE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditRecord:
+    """A management action to record (see `Store.record_audit`)."""
+
+    actor: str
+    action: str
+    target: str
+    affected: int | None
+    source: Literal["api", "console"]
 
 
 def schedule_job(schedule: Schedule) -> NewJob:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from jobbie.keys import ApiKey
+
 CSRF_COOKIE = "jobbie_csrf"
 CSRF_FIELD = "csrf"
 SESSION_COOKIE = "jobbie_session"
@@ -40,27 +42,27 @@ def _mac(key: str, message: str) -> str:
 class Sessions:
     """Issues and checks session cookies for the server's API keys."""
 
-    keys: tuple[str, ...]
+    keys: tuple[ApiKey, ...]
     ttl_s: int
 
     @property
     def required(self) -> bool:
         return bool(self.keys)
 
-    def find_key(self, candidate: str) -> str | None:
+    def find_key(self, candidate: str) -> ApiKey | None:
         found = None
         for key in self.keys:  # compare with every key: the time taken tells nothing
-            if hmac.compare_digest(candidate.encode(), key.encode()):
+            if hmac.compare_digest(candidate.encode(), key.secret.encode()):
                 found = key
         return found
 
-    def issue(self, key: str, now_s: float | None = None) -> str:
+    def issue(self, key: ApiKey, now_s: float | None = None) -> str:
         expires = int((time.time() if now_s is None else now_s) + self.ttl_s)
-        message = f"{key_id(key)}.{expires}"
-        return f"{message}.{_mac(key, message)}"
+        message = f"{key_id(key.secret)}.{expires}"
+        return f"{message}.{_mac(key.secret, message)}"
 
-    def check(self, cookie: str | None, now_s: float | None = None) -> str | None:
-        """The key id of a valid, unexpired session cookie; None otherwise."""
+    def check(self, cookie: str | None, now_s: float | None = None) -> ApiKey | None:
+        """The key of a valid, unexpired session cookie; None otherwise."""
         if not cookie:
             return None
         kid, _, rest = cookie.partition(".")
@@ -68,8 +70,9 @@ class Sessions:
         if not expires.isdigit() or int(expires) < (time.time() if now_s is None else now_s):
             return None
         for key in self.keys:
-            if key_id(key) == kid and hmac.compare_digest(_mac(key, f"{kid}.{expires}"), mac):
-                return kid
+            secret = key.secret
+            if key_id(secret) == kid and hmac.compare_digest(_mac(secret, f"{kid}.{expires}"), mac):
+                return key
         return None
 
 

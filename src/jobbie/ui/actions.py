@@ -13,13 +13,14 @@ from starlette.responses import Response
 from jobbie.errors import ValidationError
 from jobbie.models import BulkAccepted, BulkRequest, MoveRequest, ScheduleRequest
 from jobbie.server import validation
+from jobbie.server.audit import describe_bulk
 from jobbie.server.console_api import export_response
 from jobbie.server.manage_api import queue_name
 from jobbie.server.runtime import runtime
 from jobbie.timeutil import DAY_MS, duration_ms
 from jobbie.ui import filters
 from jobbie.ui.pages import BULK_ACTIONS
-from jobbie.ui.web import action, page, redirect, render, store_of
+from jobbie.ui.web import action, audited, page, redirect, render, store_of
 from jobbie.wirenum import decode_request
 
 _ACTION_WORDS = dict(BULK_ACTIONS)
@@ -45,20 +46,25 @@ async def queue_action(request: Request, form: FormData) -> Response:
     back = f"/ui/queues/{quote(name, safe='')}"
     if op == "pause":
         await st.pause_queue(name)
+        audited(request, "queue.pause", f"queue {name}", None)
         return redirect(back, f"Queue {name} paused")
     if op == "resume":
         await st.resume_queue(name)
+        audited(request, "queue.resume", f"queue {name}", None)
         return redirect(back, f"Queue {name} resumed")
     if op == "drain":
         await st.drain_queue(name)
+        audited(request, "queue.drain", f"queue {name}", None)
         return redirect(back, f"Queue {name} draining: paused once its active jobs end")
     if op == "clear":
         cleared = await st.clear_queue(name)
+        audited(request, "queue.clear", f"queue {name}", cleared)
         return redirect(back, f"Cleared {_count(cleared, 'waiting job')} from {name}")
     if op == "concurrency":
         raw = _text(form, "max")
         maximum = _whole(raw, "max", minimum=1) if raw else None
         await st.set_concurrency(name, maximum)
+        audited(request, "queue.concurrency", f"queue {name}: {maximum}", None)
         limit = "unlimited" if maximum is None else str(maximum)
         return redirect(back, f"Concurrency of {name}: {limit}")
     if op == "throttle":
@@ -66,9 +72,11 @@ async def queue_action(request: Request, form: FormData) -> Response:
         period = _text(form, "period") or "1s"
         window_ms = duration_ms(period, "period", 100, DAY_MS)
         await st.set_throttle(name, rate, window_ms)
+        audited(request, "queue.throttle", f"queue {name}: {rate} per {period}", None)
         return redirect(back, f"Throttle of {name}: {rate} per {period}")
     if op == "unthrottle":
         await st.set_throttle(name, None, None)
+        audited(request, "queue.unthrottle", f"queue {name}", None)
         return redirect(back, f"Throttle of {name} removed")
     raise ValidationError(f"unknown queue action {op!r}")
 
@@ -90,12 +98,15 @@ async def job_action(request: Request, form: FormData) -> Response:
     back = f"/ui/jobs/{quote(job_id, safe='')}"
     if op == "retry":
         await st.retry_job(job_id)
+        audited(request, "job.retry", f"job {job_id}", 1)
         return redirect(back, "Job queued to run again")
     if op == "cancel":
         state = await st.cancel_job(job_id)
+        audited(request, "job.cancel", f"job {job_id}", 1)
         return redirect(back, f"Job {state}")
     if op == "delete":
         await st.delete_job(job_id)
+        audited(request, "job.delete", f"job {job_id}", 1)
         return redirect("/ui/jobs", f"Job {job_id} deleted")
     if op == "move":
         target = _text(form, "queue")
@@ -104,12 +115,14 @@ async def job_action(request: Request, form: FormData) -> Response:
         except msgspec.ValidationError as exc:
             raise ValidationError(str(exc)) from None
         await st.move_job(job_id, moved.queue)
+        audited(request, "job.move", f"job {job_id} to {moved.queue}", 1)
         return redirect(back, f"Job moved to {target}")
     if op == "priority":
         fields = {"action": "change_priority", "job_ids": [job_id]}
         spec = validation.bulk_spec(_convert({**fields, "priority": _text(form, "priority")}))
         result = await st.bulk(spec)
         changed = getattr(result, "affected", 0)
+        audited(request, "job.change_priority", f"job {job_id}", changed)
         return redirect(
             back,
             "Priority changed" if changed else "Priority unchanged: the job is no longer waiting",
@@ -165,6 +178,9 @@ async def bulk_action(request: Request, form: FormData) -> Response:
             filter_pairs=parse_qsl(query),
         )
     result = await st.bulk(spec)
+    body = msgspec.json.decode(msgspec.json.encode(fields))
+    affected = result.estimated_total if isinstance(result, BulkAccepted) else result.affected
+    audited(request, "jobs.bulk", describe_bulk(body), affected)
     if isinstance(result, BulkAccepted):
         return redirect(f"/ui/bulk/{result.bulk_operation_id}", "Running in the background")
     notice = f"{_ACTION_WORDS[verb]}: {_count(result.affected)} changed"
@@ -206,6 +222,7 @@ async def create_schedule(request: Request, form: FormData) -> Response:
         raise ValidationError(str(exc)) from None
     spec = validation.schedule_spec(req, runtime(request).limits)
     created = await store_of(request).create_schedule(spec)
+    audited(request, "schedule.create", f"schedule {created.name}", None)
     return redirect("/ui/schedules", f"Schedule {created.name} added")
 
 
@@ -216,9 +233,11 @@ async def schedule_action(request: Request, form: FormData) -> Response:
     st = store_of(request)
     if op == "run":
         job_id = await st.run_schedule(schedule_id)
+        audited(request, "schedule.run", f"schedule {schedule_id}", 1)
         return redirect("/ui/schedules", f"Enqueued job {job_id}")
     if op == "delete":
         await st.delete_schedule(schedule_id)
+        audited(request, "schedule.delete", f"schedule {schedule_id}", None)
         return redirect("/ui/schedules", "Schedule removed")
     if op in ("pause", "resume"):
         s = await st.get_schedule(schedule_id)
@@ -233,6 +252,7 @@ async def schedule_action(request: Request, form: FormData) -> Response:
             tags=s.tags,
             paused=op == "pause",
         )
+        audited(request, f"schedule.{op}", f"schedule {schedule_id}", None)
         await st.update_schedule(
             schedule_id, validation.schedule_spec(req, runtime(request).limits)
         )

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobbie.errors import NotFound
+from jobbie.errors import NotFound, ValidationError
 from jobbie.models import Queue, SearchRequest, SearchResponse
 from jobbie.server.manage_api import queue_name
 from jobbie.store.search import search_filter
@@ -28,6 +28,7 @@ BULK_ACTIONS = [
     ("change_priority", "Change priority"),
 ]
 RECENT_FAILURE_GROUPS = 5
+AUDIT_PAGE = 100
 
 
 async def dashboard_context(request: Request) -> dict[str, Any]:
@@ -178,6 +179,15 @@ async def bulk(request: Request) -> Response:
         live=f"/ui/live/bulk?id={filters.quote_value(bulk_id)}",
         **context,
     )
+
+
+@page
+async def audit(request: Request) -> Response:
+    before = request.query_params.get("before", "")
+    if before and not before.isdigit():
+        raise ValidationError("before: an audit entry id")
+    entries = await store_of(request).list_audit(AUDIT_PAGE, int(before) if before else None)
+    return render(request, "audit.html", title="Audit log", page=entries)
 
 
 @page

@@ -64,6 +64,7 @@ def console_routes() -> list[BaseRoute]:
                 Route("/schedules/{schedule_id}/{op}", actions.schedule_action, methods=post),
                 Route("/batches/{batch_id}", pages.batch, methods=get),
                 Route("/workers", pages.workers, methods=get),
+                Route("/audit", pages.audit, methods=get),
                 Route("/{rest:path}", pages.not_found, methods=get),
             ],
         ),

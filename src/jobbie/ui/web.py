@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from jobbie.errors import JobbieError
+from jobbie.keys import ApiKey
+from jobbie.server import audit
 from jobbie.server.runtime import runtime
 from jobbie.store.base import Store
 from jobbie.ui import access
@@ -86,7 +88,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
         request=request,
         csrf=access.csrf_token(request),
         notice=notice,
-        signed_in=getattr(request.state, "session", None),
+        signed_in=session_key(request),
         **context,
     )
     response = HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
@@ -108,7 +110,7 @@ def redirect(url: str, notice: str | None = None) -> RedirectResponse:
 
 def sessions(request: Request) -> access.Sessions:
     settings = runtime(request).settings
-    return access.Sessions(keys=settings.api_keys, ttl_s=settings.session_ttl_s)
+    return access.Sessions(keys=settings.keys, ttl_s=settings.session_ttl_s)
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> HTMLResponse:
@@ -120,9 +122,16 @@ def _signed_in(request: Request) -> bool:
     checker = sessions(request)
     if not checker.required:
         return True
-    kid = checker.check(request.cookies.get(access.SESSION_COOKIE))
-    request.state.session = kid
-    return kid is not None
+    key = checker.check(request.cookies.get(access.SESSION_COOKIE))
+    request.state.session = key
+    if key is not None:
+        request.state.actor = key.actor
+    return key is not None
+
+
+def session_key(request: Request) -> ApiKey | None:
+    key: ApiKey | None = getattr(request.state, "session", None)
+    return key
 
 
 def page(handler: Page) -> Page:
@@ -133,7 +142,7 @@ def page(handler: Page) -> Page:
     async def wrapped(request: Request) -> Response:
         if not _signed_in(request):
             target = quote(
-                request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                request.url.path + (f"?{request.url.query}" if request.url.query else ""), safe=""
             )
             return RedirectResponse(f"/ui/login?next={target}", status_code=303)
         try:
@@ -155,6 +164,9 @@ def action(handler: Action) -> Page:
     async def wrapped(request: Request) -> Response:
         if not _signed_in(request):
             return error_page(request, 401, "UNAUTHORIZED", "sign in first")
+        key = session_key(request)
+        if key is not None and key.read_only:
+            return error_page(request, 403, "FORBIDDEN", "this session's key may only read")
         form = await request.form()
         token = form.get(access.CSRF_FIELD)
         if not access.csrf_ok(request, token if isinstance(token, str) else None):
@@ -165,8 +177,17 @@ def action(handler: Action) -> Page:
                 "the form's security token is missing or stale; reload the page and try again",
             )
         try:
-            return await handler(request, form)
+            response = await handler(request, form)
         except JobbieError as exc:
             return error_page(request, exc.status, exc.code, exc.message)
+        done: tuple[str, str, int | None] | None = getattr(request.state, "audit", None)
+        if done is not None:
+            await audit.record(request, *done, "console")
+        return response
 
     return wrapped
+
+
+def audited(request: Request, action: str, target: str, affected: int | None) -> None:
+    """Mark a console action for the audit log (recorded once it has succeeded)."""
+    request.state.audit = (action, target, affected)

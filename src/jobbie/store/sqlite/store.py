@@ -12,6 +12,7 @@ from pathlib import Path
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    AuditList,
     BackendName,
     Batch,
     BulkAccepted,
@@ -30,7 +31,7 @@ from jobbie.models import (
 )
 from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.bulk import BulkRunner
-from jobbie.store.console import FAILURE_GROUPS_LIMIT, schedule_job
+from jobbie.store.console import FAILURE_GROUPS_LIMIT, AuditRecord, schedule_job
 from jobbie.store.maintenance import run_maintenance
 from jobbie.store.params import (
     AckParams,
@@ -299,6 +300,12 @@ class SqliteStore:
         return await self._reader.run(
             lambda conn: console.failure_groups(conn, FAILURE_GROUPS_LIMIT)
         )
+
+    async def record_audit(self, record: AuditRecord, retention_ms: int) -> None:
+        await self._writer.run(lambda tx: console.record_audit(tx, record, retention_ms))
+
+    async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
+        return await self._reader.run(lambda conn: console.list_audit(conn, limit, before_id))
 
     async def run_schedule(self, schedule_id: str) -> str:
         job = schedule_job(await self.get_schedule(schedule_id))

@@ -4,3 +4,17 @@ ALTER TABLE jobs ADD COLUMN error_signature TEXT;
 
 CREATE INDEX jobs_error_signature ON jobs (error_signature, state)
     WHERE error_signature IS NOT NULL;
+
+-- Every management action through the API or the console, newest first by id; entries older
+-- than the audit retention are pruned as new ones are written.
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    affected INTEGER,
+    source TEXT NOT NULL
+);
+
+CREATE INDEX audit_log_at ON audit_log (at);
