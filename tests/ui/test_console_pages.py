@@ -267,3 +267,18 @@ def test_every_page_renders_without_errors(
     missing = new_page(allow_errors=True)
     missing.goto(console_server.url + "/ui/jobs/job_nope")
     expect(missing.locator("h1")).to_contain_text("not found")
+
+
+def test_queue_chart_counts_the_minute_throughput(
+    console_server: ServerProcess, api: httpx.Client, queue: str, page: Any
+) -> None:
+    enqueue(api, queue)
+    page.goto(f"{console_server.url}/ui/queues/{queue}")
+    for i in range(3):
+        if i:
+            enqueue(api, queue)
+        ack(api, fetch(api, queue))
+    # The server snapshots every few seconds; the page's stream redraws the charts.
+    hour = page.locator("#live-charts figcaption").first
+    expect(hour).to_contain_text("3 completed", timeout=20_000)
+    expect(page.locator("#live-charts svg.rate rect.done")).not_to_have_count(0)

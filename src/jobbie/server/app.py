@@ -21,6 +21,7 @@ from jobbie.server import testclock
 from jobbie.server.allow import AllowTable
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.fastpath import FastPath
+from jobbie.server.history import HistoryRecorder
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
@@ -54,12 +55,15 @@ def create_app(settings: Settings) -> JobbieApp:
             log.warning("test clock enabled: POST /_test/clock moves this server's time")
         rt.scheduler = Scheduler(store, settings.scheduler_interval)
         rt.scheduler.start()
+        history = HistoryRecorder(store)
+        history.start()
         log.info("scheduler started", extra={"interval_s": settings.scheduler_interval})
         try:
             yield
         finally:
             rt.begin_shutdown()
             await rt.scheduler.stop()
+            await history.stop()
             log.info("shutdown: scheduler stopped")
             await store.close()
             log.info("shutdown: writer flushed, database closed")

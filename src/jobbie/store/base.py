@@ -54,6 +54,7 @@ from jobbie.models import (
     WorkerInfo,
 )
 from jobbie.store.console import AuditRecord
+from jobbie.store.history import Snapshot
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
@@ -292,6 +293,16 @@ class Store(Protocol):
 
     async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
         """Audit entries newest first, older than `before_id` when given."""
+        ...
+
+    async def record_history(self) -> None:
+        """Snapshot every queue's totals and depth for the current minute (`history`),
+        replacing the minute's earlier snapshot; drop snapshots older than 7 days."""
+        ...
+
+    async def read_history(self, queue: str | None, since_ms: int) -> list[Snapshot]:
+        """Snapshots from `since_ms` on, plus the one just before, summed over all queues
+        unless one is named; oldest first."""
         ...
 
     async def run_schedule(self, schedule_id: str) -> str:

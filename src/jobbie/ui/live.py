@@ -18,7 +18,8 @@ from starlette.responses import Response, StreamingResponse
 from jobbie.errors import JobbieError, ValidationError
 from jobbie.server.runtime import runtime
 from jobbie.ui import pages
-from jobbie.ui.web import page, render_fragment
+from jobbie.ui.charts import history_charts
+from jobbie.ui.web import page, render_fragment, store_of
 
 MIN_INTERVAL_S = 0.5
 KEEPALIVE_S = 15.0
@@ -31,7 +32,11 @@ def _views(request: Request, view: str) -> Fragments:
 
         async def dashboard() -> dict[str, str]:
             ctx = await pages.dashboard_context(request)
-            return {"live-dashboard": render_fragment("_dashboard.html", **ctx)}
+            charts = await history_charts(store_of(request), None)
+            return {
+                "live-dashboard": render_fragment("_dashboard.html", **ctx),
+                "live-charts": render_fragment("_charts.html", charts=charts),
+            }
 
         return dashboard
     if view == "queue" and params.get("name"):
@@ -39,7 +44,11 @@ def _views(request: Request, view: str) -> Fragments:
 
         async def queue() -> dict[str, str]:
             ctx = await pages.queue_context(request, name)
-            return {"live-queue": render_fragment("_queue.html", **ctx)}
+            charts = await history_charts(store_of(request), name)
+            return {
+                "live-queue": render_fragment("_queue.html", **ctx),
+                "live-charts": render_fragment("_charts.html", charts=charts),
+            }
 
         return queue
     if view == "job" and params.get("id"):

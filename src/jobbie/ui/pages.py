@@ -16,6 +16,7 @@ from jobbie.store.search import search_filter
 from jobbie.store.signature import error_signature
 from jobbie.store.states import State
 from jobbie.ui import filters
+from jobbie.ui.charts import history_charts
 from jobbie.ui.web import page, render, store_of
 
 STATES = [s.value for s in State]
@@ -50,6 +51,7 @@ async def dashboard_context(request: Request) -> dict[str, Any]:
 @page
 async def dashboard(request: Request) -> Response:
     context = await dashboard_context(request)
+    context["charts"] = await history_charts(store_of(request), None)
     return render(
         request, "dashboard.html", title="Dashboard", live="/ui/live/dashboard", **context
     )
@@ -64,6 +66,7 @@ async def queue_context(request: Request, name: str) -> dict[str, Any]:
 async def queue(request: Request) -> Response:
     name = queue_name(request)
     context = await queue_context(request, name)
+    context["charts"] = await history_charts(store_of(request), name)
     return render(
         request,
         "queue.html",

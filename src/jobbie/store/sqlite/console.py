@@ -6,6 +6,7 @@ import sqlite3
 
 from jobbie.models import AuditEntry, AuditList, FailureGroup
 from jobbie.store.console import AUDIT_PRUNE_BATCH, AuditRecord
+from jobbie.store.history import KEEP_MS, Snapshot, minute_of
 from jobbie.store.sqlite.writer import Tx
 from jobbie.timeutil import rfc3339
 
@@ -65,3 +66,34 @@ def list_audit(conn: sqlite3.Connection, limit: int, before_id: int | None) -> A
     ]
     more = len(rows) > limit
     return AuditList(entries=entries, next_before=entries[-1].id if more and entries else None)
+
+
+def record_history(tx: Tx) -> None:
+    """Snapshot every queue for the current minute; drop snapshots past the history's age."""
+    tx.execute(
+        "INSERT OR REPLACE INTO queue_history (queue, minute, completed, failed, depth)"
+        " SELECT q.name, ?, COALESCE(s.completed, 0), COALESCE(s.failed, 0),"
+        " (SELECT COALESCE(sum(n), 0) FROM queue_counts AS c WHERE c.queue = q.name"
+        "  AND c.state IN ('pending', 'scheduled', 'retrying'))"
+        " FROM queues AS q LEFT JOIN queue_stats AS s ON s.queue = q.name",
+        (minute_of(tx.now),),
+    )
+    tx.execute("DELETE FROM queue_history WHERE minute < ?", (tx.now - KEEP_MS,))
+
+
+def read_history(conn: sqlite3.Connection, queue: str | None, since: int) -> list[Snapshot]:
+    """Snapshots from `since` on (plus the one before, for the first minute's rate), summed
+    over every queue unless one is named. Keyed on (minute, queue): a range read."""
+    start = conn.execute(
+        "SELECT max(minute) FROM queue_history WHERE minute < ?"
+        + (" AND queue = ?" if queue else ""),
+        (since, queue) if queue else (since,),
+    ).fetchone()[0]
+    where = "minute >= ?" + (" AND queue = ?" if queue else "")
+    args: tuple[object, ...] = (start if start is not None else since,)
+    rows = conn.execute(
+        f"SELECT minute, sum(completed), sum(failed), sum(depth) FROM queue_history"
+        f" WHERE {where} GROUP BY minute ORDER BY minute",
+        (*args, queue) if queue else args,
+    ).fetchall()
+    return [Snapshot(*row) for row in rows]

@@ -32,6 +32,7 @@ from jobbie.models import (
 from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.bulk import BulkRunner
 from jobbie.store.console import FAILURE_GROUPS_LIMIT, AuditRecord, schedule_job
+from jobbie.store.history import Snapshot
 from jobbie.store.maintenance import run_maintenance
 from jobbie.store.params import (
     AckParams,
@@ -306,6 +307,12 @@ class SqliteStore:
 
     async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
         return await self._reader.run(lambda conn: console.list_audit(conn, limit, before_id))
+
+    async def record_history(self) -> None:
+        await self._writer.run(console.record_history)
+
+    async def read_history(self, queue: str | None, since_ms: int) -> list[Snapshot]:
+        return await self._reader.run(lambda conn: console.read_history(conn, queue, since_ms))
 
     async def run_schedule(self, schedule_id: str) -> str:
         job = schedule_job(await self.get_schedule(schedule_id))

@@ -18,3 +18,15 @@ CREATE TABLE audit_log (
 );
 
 CREATE INDEX audit_log_at ON audit_log (at);
+
+-- Per-minute snapshots of each queue for the console's charts: cumulative totals (so a
+-- minute's throughput is the difference from the minute before) and the waiting depth. The
+-- latest snapshot of a minute replaces earlier ones; rows older than 7 days are pruned.
+CREATE TABLE queue_history (
+    queue     TEXT    NOT NULL,
+    minute    INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    failed    INTEGER NOT NULL,
+    depth     INTEGER NOT NULL,
+    PRIMARY KEY (minute, queue)
+) WITHOUT ROWID;
