@@ -100,6 +100,8 @@ class Retention:
     dead_ms: int = 30 * 86_400_000
     events_ms: int = 86_400_000
     workers_ms: int = 86_400_000
+    # An empty queue with its default configuration, unused this long, is forgotten.
+    queues_ms: int = 7 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
