@@ -40,14 +40,13 @@ def wait_closed(socks: list[socket.socket], within: float) -> tuple[int, bytes]:
     """Wait until the server closed every socket; return (still open, bytes received)."""
     sel = selectors.DefaultSelector()
     for sock in socks:
-        sel.register(sock, selectors.EVENT_READ)
+        sel.register(sock, selectors.EVENT_READ, sock)
     received = b""
     deadline = time.monotonic() + within
     open_count = len(socks)
     while open_count and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=0.1):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            sock = key.data
             try:
                 data = sock.recv(65536)
             except ConnectionResetError:
@@ -88,7 +87,7 @@ def test_a_slowloris_is_closed_despite_trickling(make_server: MakeServer) -> Non
                     sock.send(line[i : i + 1] if i < len(line) else b"a")
             if i == 5:
                 prompt_request(server)
-            still_open, received = wait_closed(slow, within=0.1)
+            still_open, _ = wait_closed(slow, within=0.1)
             if still_open == 0:
                 closed_at = time.monotonic() - started
                 break
