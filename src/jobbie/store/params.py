@@ -54,6 +54,9 @@ class FetchParams:
     hostname: str | None
     lease_ms: int
     count: int  # how many jobs at most (1 for a single fetch)
+    # Stop adding jobs once their payloads and checkpoints pass this many bytes (one job is
+    # always handed out, however large).
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -347,6 +347,9 @@ class SqliteStore:
         report["workers_pruned"] = await self._writer.run(
             lambda tx: sweep.prune_workers(tx, retention)
         )
+        report["queues_pruned"] = await self._writer.run(
+            lambda tx: sweep.prune_idle_queues(tx, retention, CHUNK)
+        )
         return report
 
     async def close(self) -> None:
