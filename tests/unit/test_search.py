@@ -14,15 +14,9 @@ from hypothesis import strategies as st
 
 from jobbie.errors import ValidationError
 from jobbie.models import SearchRequest
+from jobbie.store.cursor import Cursor, decode_cursor, encode_cursor
 from jobbie.store.jq import Compare, Path
-from jobbie.store.search import (
-    DEFAULT_LIMIT,
-    Cursor,
-    SearchFilter,
-    decode_cursor,
-    encode_cursor,
-    search_filter,
-)
+from jobbie.store.search import DEFAULT_LIMIT, SearchFilter, search_filter
 from jobbie.store.sqlite.search_sql import like_pattern
 from jobbie.wirenum import decode_request
 
