@@ -1,6 +1,6 @@
 """Every operation of /openapi.json, driven by schemathesis against a real server: generated
-requests (valid and invalid) must never get a 5xx, and every answer must match its documented
-status, content type and schema.
+requests, valid (positive) and invalid (negative), must never get a 5xx, and every answer must
+match its documented status, content type and schema.
 
 The document is used as served, with two exceptions made here for the test's running time:
 `GET /api/v1/events` is an endless stream (the SSE tests cover it), and the fetch long-poll
@@ -12,15 +12,16 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.serverproc import ServerProcess
 
-EXAMPLES = 25  # per operation: ~1,000 requests in all, about a minute on a quiet machine
+EXAMPLES = 20  # per operation and mode: ~1,200 requests in all, 2-3 minutes on a busy machine
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -55,7 +56,10 @@ def document(server: ServerProcess) -> dict[str, Any]:
     return doc
 
 
-def test_every_operation_holds_its_contract(fuzzed_server: ServerProcess, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_holds_its_contract(
+    fuzzed_server: ServerProcess, mode: GenerationMode
+) -> None:
     schema = schemathesis.openapi.from_dict(document(fuzzed_server)).exclude(path="/api/v1/events")
     if only := os.environ.get("SCHEMATHESIS_ONLY"):  # when debugging one operation
         schema = schema.include(path_regex=only)
@@ -77,7 +81,7 @@ def test_every_operation_holds_its_contract(fuzzed_server: ServerProcess, tmp_pa
             phases=[Phase.explicit, Phase.generate],  # report the case as found: no shrinking
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         def run(case: Any) -> None:
             nonlocal tried
             tried += 1
@@ -87,9 +91,13 @@ def test_every_operation_holds_its_contract(fuzzed_server: ServerProcess, tmp_pa
 
         try:
             run()
+        except Unsatisfiable:
+            assert mode is GenerationMode.NEGATIVE  # no parameter and no body: nothing to break
         except Exception as exc:  # every operation is tried; all failures are reported
             failures.append(f"{operation.label}: {_describe(exc)}")
-    print(f"schemathesis: {operations} operations, {tried} requests, {len(failures)} failures")
+    print(
+        f"schemathesis {mode}: {operations} operations, {tried} requests, {len(failures)} failures"
+    )
     assert operations >= (1 if only else 35)
     assert not failures, "\n\n".join(failures)
 
