@@ -326,6 +326,9 @@ class SqliteStore:
     async def prune_workers(self, retention: Retention) -> int:
         return await self._writer.run(lambda tx: sweep.prune_workers(tx, retention))
 
+    async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_idle_queues(tx, retention, limit))
+
     async def close(self) -> None:
         await self._bulk.close()
         await asyncio.to_thread(self._writer.close)
