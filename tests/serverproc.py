@@ -29,6 +29,7 @@ class ServerProcess:
         scheduler_interval: float = 0.1,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -36,12 +37,15 @@ class ServerProcess:
         self.scheduler_interval = scheduler_interval
         self.extra_args = extra_args
         self.env = env
+        # A command the server runs under (e.g. unshare with a size-limited tmpfs mount).
+        self.prefix = prefix
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start the server and wait until /healthz answers."""
         cmd = [
+            *self.prefix,
             sys.executable,
             "-m",
             "jobbie",

@@ -25,6 +25,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    Readiness,
     Schedule,
     SearchResponse,
     WorkerInfo,
@@ -208,6 +209,12 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
+        ...
+
+    async def readiness(self) -> Readiness:
+        """Whether writes work now and the writer runs; never raises. While writes fail the
+        backend probes with a small write every few seconds, so this turns ready again on
+        its own once they work."""
         ...
 
     async def maintain(self) -> dict[str, int]:
