@@ -270,3 +270,18 @@ def test_an_unexpected_error_in_the_writers_own_statements_keeps_it_running(
         writer.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("where", "index"), [("queue", "events_queue"), ("type", "events_type")])
+def test_filtered_event_reads_use_an_index(tmp_path: Path, where: str, index: str) -> None:
+    conn = open_connection(tmp_path / "e.db", durable=True)
+    migrate(conn)
+    plan = " ".join(
+        str(row[3])
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM events WHERE id > ?"
+            f" AND {where} IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 500",
+            (0, '["a"]'),
+        )
+    )
+    assert index in plan, plan

@@ -62,6 +62,12 @@ def server(
         str | None,
         typer.Option(help="Allow these origins (comma-separated) [env JOBBIE_CORS_ORIGIN]"),
     ] = None,
+    max_event_streams: Annotated[
+        int | None,
+        typer.Option(
+            help="Concurrent event streams (SSE); more get 503 [env JOBBIE_MAX_EVENT_STREAMS; 100]"
+        ),
+    ] = None,
     test_clock: Annotated[
         bool | None,
         typer.Option(
@@ -86,6 +92,7 @@ def server(
                 "api_key": api_key,
                 "scheduler_interval": scheduler_interval,
                 "cors_origin": cors_origin,
+                "max_event_streams": max_event_streams,
                 "test_clock": "1" if test_clock else None,
             }
         )

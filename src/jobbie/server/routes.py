@@ -144,7 +144,7 @@ ROUTES: tuple[Endpoint, ...] = (
              "Nodes and which one runs the scheduler", S, None, {200: m.ClusterStatus}),
     Endpoint("GET", "/api/v1/events", events_api.stream_events,
              "Lifecycle events as Server-Sent Events (filter ?queue=&type=; Last-Event-ID)", S,
-             None, {200: None}, (400,)),
+             None, {200: None}, (400, 503)),
     Endpoint("GET", "/metrics", manage_api.metrics, "Prometheus metrics", S, None, {200: None}),
     Endpoint("GET", "/healthz", health_api.healthz,
              "Liveness: the process and its database writer run (point restarts here)", S,

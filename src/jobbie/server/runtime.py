@@ -11,6 +11,7 @@ from jobbie.clock import Clock
 from jobbie.config import Settings
 from jobbie.notifier import Notifier
 from jobbie.scheduler import Scheduler
+from jobbie.server.event_hub import EventHub
 from jobbie.server.metrics import Metrics
 from jobbie.server.validation import Limits
 from jobbie.store.base import Store
@@ -27,6 +28,8 @@ class Runtime:
     notifier: Notifier = field(default_factory=Notifier)
     store: Store | None = None
     scheduler: Scheduler | None = None
+    # The one reader of the event table that feeds every SSE stream.
+    events: EventHub | None = None
     draining: bool = False
     openapi: bytes = b"{}"
     metrics: Metrics = field(default_factory=Metrics)
