@@ -10,7 +10,6 @@ enqueue or ack is lost, the database passes integrity_check, and SIGTERM still s
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -121,7 +120,7 @@ def test_disk_full_answers_503_and_recovers_without_restart(tmp_path: Path) -> N
             while client.get("/readyz").status_code != 200:
                 assert time.monotonic() < deadline, "readiness did not come back"
                 time.sleep(0.2)
-            for i in range(20):
+            for _ in range(20):
                 resp = client.post("/api/v1/enqueue", json={"queue": QUEUE, "payload": PAYLOAD})
                 assert resp.status_code == 201, resp.text
                 enqueued.add(resp.json()["job_id"])

@@ -32,7 +32,7 @@ READS = "jobbie_event_reads_total"
 def test_resume_ids_beyond_ascii_digits_or_64_bits_are_400(
     api: httpx.Client, header: bytes | None, query: str | None
 ) -> None:
-    headers = {"Last-Event-ID": header} if header is not None else {}
+    headers = {b"Last-Event-ID": header} if header is not None else {}
     params = {"last_event_id": query} if query is not None else {}
     resp = api.get("/api/v1/events", headers=headers, params=params)
     assert resp.status_code == 400, resp.text

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from jobbie.errors import Unavailable
-
 from jobbie.store.params import NewJob
 from jobbie.store.rules import DEFAULT_RETRY
 from jobbie.store.sqlite.checkpoint import Checkpointer
