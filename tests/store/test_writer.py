@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobbie.errors import NotFound, Unavailable
+from jobbie.notifier import Wakes
 from jobbie.store.sqlite.database import migrate, migration_files, open_connection
 from jobbie.store.sqlite.writer import Tx, Writer
 
@@ -58,7 +59,7 @@ def test_callers_are_answered_only_after_commit_and_wake_after(tmp_path: Path) -
     seen: list[int] = []
 
     async def main() -> None:
-        woken: list[set[str]] = []
+        woken: list[Wakes] = []
         writer = Writer(_writer_conn(path), asyncio.get_running_loop(), woken.append)
         writer.start()
 
@@ -69,7 +70,7 @@ def test_callers_are_answered_only_after_commit_and_wake_after(tmp_path: Path) -
         await writer.run(op)
         # Another connection sees the row the moment the caller is answered.
         seen.append(_count(path))
-        assert woken == [{"q"}]
+        assert woken == [Wakes(q=1)]
         writer.close()
 
     asyncio.run(main())
@@ -86,7 +87,7 @@ def test_failed_commit_answers_every_caller_unavailable(tmp_path: Path) -> None:
         conn.execute(
             "CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
         )
-        woken: list[set[str]] = []
+        woken: list[Wakes] = []
         writer = Writer(conn, asyncio.get_running_loop(), woken.append)
         writer.start()
 

@@ -43,7 +43,9 @@ from jobbie.store.params import (
 )
 from jobbie.store.search import SearchFilter
 
-# Called after every committed write group with the queues that may have new work.
+# Called after every committed write group with the queues that may have new work. A Mapping
+# of queue -> new jobs (e.g. `jobbie.notifier.Wakes`) lets the notifier wake only that many
+# long-polls; a plain iterable wakes every long-poll on those queues.
 CommitCallback = Callable[[Iterable[str]], None]
 
 

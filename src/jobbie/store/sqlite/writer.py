@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from jobbie.clock import Clock
 from jobbie.errors import Unavailable
+from jobbie.notifier import Wakes
 
 log = logging.getLogger("jobbie.store")
 
@@ -39,7 +40,8 @@ class Tx:
         self.now = now
         # The writer's memory across operations (e.g. when a worker was last recorded).
         self.memo: dict[Any, Any] = {} if memo is None else memo
-        self.wake: set[str] = set()
+        # Queues that got work, with how many jobs each (the notifier wakes that many).
+        self.wake = Wakes()
         # Event rows and queue-total increments, written once per group (see flush_group).
         self.events: list[tuple[str, str | None, str | None, str | None, int]] = []
         self.totals: dict[str, list[int]] = {}
@@ -101,7 +103,7 @@ class Writer:
         self,
         conn: sqlite3.Connection,
         loop: asyncio.AbstractEventLoop,
-        on_commit: Callable[[set[str]], None],
+        on_commit: Callable[[Wakes], None],
         *,
         clock: Clock | None = None,
         max_batch: int = 256,
@@ -165,7 +167,7 @@ class Writer:
                 self._rollback()
                 self._fault(exc)
                 failure = Unavailable("the database could not commit")
-                self._deliver_soon([(f, None, failure) for f in members], set())
+                self._deliver_soon([(f, None, failure) for f in members], Wakes())
 
     def _commit_group(self, first: _Item, members: list[asyncio.Future[Any]]) -> bool:
         """Run `first` and every operation queued meanwhile (up to max_batch) in one
@@ -179,7 +181,7 @@ class Writer:
             self._fault(exc)
             log.error("writer could not begin a transaction: %s", exc)
             self._deliver_soon(
-                [(first[1], None, Unavailable("the database is unavailable"))], set()
+                [(first[1], None, Unavailable("the database is unavailable"))], Wakes()
             )
             return False
         outcomes: list[_Outcome] = []
@@ -227,10 +229,13 @@ class Writer:
             self._rollback()
             self._fault(exc)
             failure = Unavailable("the database could not commit")
-            self._deliver_soon([(f, None, failure) for f in members], set())
+            self._deliver_soon([(f, None, failure) for f in members], Wakes())
             return stop
         self._recovered()
-        self._deliver_soon(outcomes, set().union(*(tx.wake for tx in done)))
+        wake = Wakes()
+        for tx in done:
+            wake.update(tx.wake)
+        self._deliver_soon(outcomes, wake)
         return stop
 
     def _undo(self, nested: bool) -> bool:
@@ -257,7 +262,7 @@ class Writer:
         self._fault(exc)
         failure = Unavailable("the database could not commit")
         answers: list[_Outcome] = [(f, None, failure) for f, _, _ in earlier]
-        self._deliver_soon([*answers, (future, None, error)], set())
+        self._deliver_soon([*answers, (future, None, error)], Wakes())
         return stop
 
     def _rollback(self) -> None:
@@ -305,12 +310,12 @@ class Writer:
             return
         self._recovered()
 
-    def _deliver_soon(self, outcomes: list[_Outcome], wake: set[str]) -> None:
+    def _deliver_soon(self, outcomes: list[_Outcome], wake: Wakes) -> None:
         # A closed event loop raises RuntimeError: nobody is waiting any more.
         with contextlib.suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._deliver, outcomes, wake)
 
-    def _deliver(self, outcomes: list[_Outcome], wake: set[str]) -> None:
+    def _deliver(self, outcomes: list[_Outcome], wake: Wakes) -> None:
         for future, result, error in outcomes:
             if future.done():
                 continue
