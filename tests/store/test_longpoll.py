@@ -38,6 +38,7 @@ def test_each_new_job_wakes_about_one_parked_fetch_not_all(tmp_path: Path) -> No
     async def main() -> tuple[int, list[int]]:
         notifier = Notifier()
         store = await CountingStore.open(tmp_path, on_commit=notifier.on_commit)
+        assert isinstance(store, CountingStore)
         fetches = [
             asyncio.create_task(fetch_jobs(store, notifier, _params("q", f"w{i}"), 3.0))
             for i in range(parked)
