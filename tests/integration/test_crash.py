@@ -12,6 +12,7 @@ writes to a power cut, never to a process crash).
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 from tests.integration.faultload import Load, Record, audit, report, wait_for
@@ -26,6 +27,14 @@ def _start(data_dir: Path, run: int) -> ServerProcess:
     return ServerProcess(data_dir, scheduler_interval=3600, extra_args=args).start()
 
 
+def _acked_at_least(record: Record, n: int) -> bool:
+    return len(record.acked) >= n
+
+
+def _all_noticed(record: Record, threads: int) -> bool:
+    return record.connection_errors >= threads
+
+
 def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     server = _start(data_dir, 0)
@@ -36,10 +45,10 @@ def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
             load = Load(server.url, record)
             try:
                 # Run until a good amount is on record (bounded), then kill mid-stream.
-                wait_for(lambda r=record: len(r.acked) >= 200, 3.0)
+                wait_for(partial(_acked_at_least, record, 200), 3.0)
                 assert record.enqueued, f"no enqueue was answered: {record.unexpected[:5]}"
                 server.kill()
-                wait_for(lambda r=record, n=len(load.threads): r.connection_errors >= n, 5.0)
+                wait_for(partial(_all_noticed, record, len(load.threads)), 5.0)
             finally:
                 load.finish()
             assert record.acked, "no ack was answered before the kill"
@@ -53,5 +62,11 @@ def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
             totals["redelivered"] += result.redelivered
     finally:
         server.stop()
-    report("kill-9", runs=RUNS, kills=RUNS, answered_enqueues=totals["enqueues"],
-           answered_acks=totals["acks"], redelivered=totals["redelivered"], jobs_lost=0)  # fmt: skip
+    report(
+        "kill-9",
+        runs=RUNS,
+        answered_enqueues=totals["enqueues"],
+        answered_acks=totals["acks"],
+        redelivered=totals["redelivered"],
+        jobs_lost=0,
+    )
