@@ -35,6 +35,8 @@ class Settings:
     max_body_bytes: int = 16 << 20
     max_payload_bytes: int = 1 << 20
     shutdown_grace: float = 10.0
+    # Concurrent SSE streams (GET /api/v1/events); more are refused with 503 and Retry-After.
+    max_event_streams: int = 100
     retention: Retention = field(default_factory=Retention)
     access_log: bool = True
     # Test-only: the /_test/clock route may move the server's clock forward.
@@ -92,6 +94,10 @@ class Settings:
             values["scheduler_interval"] = float(interval)
             if values["scheduler_interval"] <= 0:
                 raise ValueError("--scheduler-interval must be positive")
+        if (streams := pick("max_event_streams")) is not None:
+            values["max_event_streams"] = int(streams)
+            if values["max_event_streams"] < 0:
+                raise ValueError("--max-event-streams must be 0 or more")
         if (origins := pick("cors_origin")) is not None:
             values["cors_origins"] = tuple(o.strip() for o in str(origins).split(",") if o.strip())
         for name, kind in _NUMBERS.items():

@@ -114,6 +114,12 @@ def server(
             " [env JOBBIE_MAX_RESPONSE_BYTES; 67108864]"
         ),
     ] = None,
+    max_event_streams: Annotated[
+        int | None,
+        typer.Option(
+            help="Concurrent event streams (SSE); more get 503 [env JOBBIE_MAX_EVENT_STREAMS; 100]"
+        ),
+    ] = None,
     test_clock: Annotated[
         bool | None,
         typer.Option(
@@ -138,6 +144,7 @@ def server(
                 "api_key": api_key,
                 "scheduler_interval": scheduler_interval,
                 "cors_origin": cors_origin,
+                "max_event_streams": max_event_streams,
                 "test_clock": "1" if test_clock else None,
                 "allowed_host": allowed_host,
                 "protect_metrics": "1" if protect_metrics else None,

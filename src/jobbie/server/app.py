@@ -20,6 +20,7 @@ from jobbie.scheduler import Scheduler
 from jobbie.server import testclock
 from jobbie.server.allow import AllowTable
 from jobbie.server.errors import EXCEPTION_HANDLERS
+from jobbie.server.event_hub import EventHub
 from jobbie.server.fastpath import FastPath
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> JobbieApp:
             on_commit=rt.notifier.on_commit,
         )
         rt.store = store
+        rt.events = EventHub(store, rt.notifier, rt.metrics, max_streams=settings.max_event_streams)
         log.info(
             "database ready",
             extra={**store.describe(), "durability": "full" if settings.durable else "fast"},
@@ -63,6 +65,7 @@ def create_app(settings: Settings) -> JobbieApp:
             rt.begin_shutdown()
             await rt.scheduler.stop()
             log.info("shutdown: scheduler stopped")
+            await rt.events.close()
             await store.close()
             log.info("shutdown: writer flushed, database closed")
             if access is not None:
