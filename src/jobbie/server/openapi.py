@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from jobbie import __version__
+from jobbie.errors import NotFound
 from jobbie.models import ErrorBody
 from jobbie.server.runtime import runtime
 
@@ -108,15 +111,43 @@ async def openapi_json(request: Request) -> Response:
     return Response(runtime(request).openapi, media_type="application/json")
 
 
-_SWAGGER = """<!doctype html>
+# Swagger UI ships inside the package (static/swagger/, see its README.md): /docs works offline.
+SWAGGER_UI_VERSION = "5.35.0"
+_STATIC = Path(__file__).parent / "static" / "swagger"
+_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "jobbie-init.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+    "LICENSE": "text/plain; charset=utf-8",
+}
+_SWAGGER = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Jobbie API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="/docs/swagger-ui.css?v={SWAGGER_UI_VERSION}">
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
 </head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+<script src="/docs/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}"></script>
+<script src="/docs/jobbie-init.js?v={__version__}"></script>
 </body></html>"""
 
 
 async def docs(request: Request) -> Response:
-    """Swagger UI for /openapi.json."""
+    """Swagger UI for /openapi.json, from the files shipped in the package."""
     return HTMLResponse(_SWAGGER)
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (_STATIC / name).read_bytes()
+
+
+async def docs_asset(request: Request) -> Response:
+    """One of Swagger UI's files; anything else is 404."""
+    name = request.path_params["asset"]
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"no such file: /docs/{name}")
+    # The page's URLs carry the version (?v=), so an upgrade is never served from a cache.
+    return Response(
+        _asset(name), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )
