@@ -21,14 +21,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/gen
+	$(BIN)/ruff format --check src tests bench docs/gen
 	$(BIN)/mypy
 	$(BIN)/hadolint deploy/Dockerfile
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench docs/gen
+	$(BIN)/ruff check --fix src tests bench docs/gen
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

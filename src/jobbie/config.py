@@ -22,23 +22,41 @@ class Settings:
     """Everything `jobbie server` is configured with."""
 
     host: str = "127.0.0.1"
+    """Address to listen on: the host part of `--bind` / `JOBBIE_BIND` (0.0.0.0 exposes it)."""
     port: int = 8080
+    """TCP port to listen on: the port part of `--bind` / `JOBBIE_BIND`."""
     data_dir: Path = Path("./data")
-    # None or sqlite:///DIR: the embedded store; see jobbie.store.factory.
+    """Directory of the SQLite database (`jobbie.db`), created if missing."""
     database: str | None = None
+    """None or `sqlite:///DIR`: the embedded store (see jobbie.store.factory)."""
     log_level: str = "info"
-    durable: bool = True  # synchronous=FULL; False is --durability=fast (NORMAL)
+    """debug, info, warning or error; logs are JSON lines on stderr."""
+    durable: bool = True
+    """`--durability full`: every acknowledged write is fsync-ed (SQLite synchronous=FULL);
+    False is `--durability fast` (synchronous=NORMAL: a power loss may lose the last writes)."""
     api_keys: tuple[str, ...] = ()
+    """Bearer keys every `/api/` route requires (none: no authentication)."""
     scheduler_interval: float = 1.0
+    """Seconds between scheduler passes (promotions, lease reclaims, expiry, cron, pruning)."""
     cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed by CORS (none: CORS is off)."""
     max_body_bytes: int = 16 << 20
+    """Largest request body (16 MiB), refused with 413 before it is parsed."""
     max_payload_bytes: int = 1 << 20
+    """Largest payload, result, checkpoint, progress, error or backtrace (1 MiB each): 413."""
     shutdown_grace: float = 10.0
+    """Seconds in-flight requests get to finish after SIGTERM or SIGINT."""
     retention: Retention = field(default_factory=Retention)
+    """How long finished jobs and events are kept before the scheduler prunes them:
+    `JOBBIE_RETENTION_COMPLETED` (completed jobs, 7d), `JOBBIE_RETENTION_DEAD` (dead jobs,
+    30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h); each a duration like 12h or 90d."""
     access_log: bool = True
-    # Test-only: the /_test/clock route may move the server's clock forward.
+    """One JSON access-log line per request, at info level."""
     test_clock: bool = False
+    """Tests only (`--test-clock`, `JOBBIE_TEST_CLOCK`): `POST /_test/clock` may move the
+    server's clock forward. Never enable it in production."""
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    """This server's name in `/api/v1/cluster/status`: hostname:pid."""
 
     @classmethod
     def build(cls, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:

@@ -32,16 +32,13 @@ def backup(
     ],
     data_dir: Annotated[
         Path,
-        typer.Option(
-            envvar="JOBBIE_DATA_DIR", help="The server's database directory [env JOBBIE_DATA_DIR]"
-        ),
+        typer.Option(envvar="JOBBIE_DATA_DIR", help="The server's database directory"),
     ] = Path("./data"),
     database: Annotated[
         str | None,
         typer.Option(
             envvar="JOBBIE_DATABASE",
-            help="The server's database URL: sqlite:///DIR (overrides --data-dir)"
-            " [env JOBBIE_DATABASE]",
+            help="The server's database URL: sqlite:///DIR (overrides --data-dir)",
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists")] = False,
