@@ -48,8 +48,9 @@ class Settings:
     """Seconds in-flight requests get to finish after SIGTERM or SIGINT."""
     retention: Retention = field(default_factory=Retention)
     """How long finished jobs and events are kept before the scheduler prunes them:
-    `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d), `JOBBIE_RETENTION_DEAD` (dead jobs,
-    30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h); each a duration like 12h or 90d."""
+    `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d), `JOBBIE_RETENTION_DEAD`
+    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h); each a duration like
+    12h or 90d."""
     access_log: bool = True
     """One JSON access-log line per request, at info level."""
     test_clock: bool = False
