@@ -8,13 +8,23 @@ Timestamps on the wire are RFC 3339 strings; durations in responses are seconds.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType, field
 
+from jobbie.wirenum import (
+    DURATION_PATTERN,
+    MAX_DURATION_S,
+    PriorityValue,
+    WholeNumber,
+    plain_fields,
+    whole,
+)
+
 # The lookahead stops `$` from accepting a trailing newline.
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9._:-]{1,200}$(?!\n)"
+CRON_PATTERN = r"^\s*(@[a-z]+|\S+(\s+\S+){4})\s*$(?!\n)"
 
 QueueName = Annotated[
     str,
@@ -26,17 +36,47 @@ QueueName = Annotated[
     ),
 ]
 PriorityName = Literal["critical", "high", "normal"]
-PriorityIn = PriorityName | Annotated[int, Meta(ge=0, le=2)]
 BackoffName = Literal["none", "fixed", "linear", "exponential"]
 BackendName = Literal["sqlite", "postgres"]
 StateName = Literal["scheduled", "pending", "active", "completed", "retrying", "dead", "cancelled"]
 Duration = (
-    Annotated[float, Meta(ge=0, description="seconds")]
-    | Annotated[str, Meta(max_length=32, description="e.g. 500ms, 1.5s, 10m, 1h, 2d")]
+    Annotated[float, Meta(ge=0, le=MAX_DURATION_S, description="seconds")]
+    | Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=32,
+            pattern=DURATION_PATTERN,
+            description="a number with a unit: ms, s (the default), m, h, d; e.g. 500ms, 1.5s, 2d",
+        ),
+    ]
 )
 Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
 WorkerId = Annotated[str, Meta(min_length=1, max_length=200)]
-Attempt = Annotated[int, Meta(ge=1, le=1_000_000)]
+# Integer fields: bounded, and a whole-number float such as 3.0 counts (jobbie.wirenum).
+# Type checkers see plain ints; the running code decodes through the bounded types.
+if TYPE_CHECKING:
+    PriorityIn = PriorityName | int
+    Attempt = int
+    MaxRetries = int
+    FetchCount = int
+    Concurrency = int
+    Rate = int
+    AttemptFilter = int
+    PageLimit = int
+else:
+    PriorityIn = PriorityValue
+    Attempt = whole(1, 1_000_000)
+    MaxRetries = whole(0, 1000)
+    FetchCount = whole(1, 1000)
+    Concurrency = whole(1, 1_000_000)
+    Rate = whole(1, 1_000_000_000)
+    AttemptFilter = whole(0, 1_000_000)
+    PageLimit = whole(1, 1000)
+# Progress counters: any JSON number a float holds exactly as an integer.
+ProgressNumber = (
+    Annotated[int, Meta(ge=-(2**53), le=2**53)] | Annotated[float, Meta(ge=-(2.0**53), le=2.0**53)]
+)
 Tags = Annotated[
     dict[
         Annotated[str, Meta(min_length=1, max_length=128)],
@@ -48,6 +88,16 @@ Tags = Annotated[
 
 class _Request(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """Requests reject unknown fields, so a misspelt option is an error, not ignored."""
+
+    def __post_init__(self) -> None:
+        # Bounded numbers and priorities decode as subclasses of int and str (wirenum.py);
+        # the rest of the server gets plain values, which msgspec and SQLite take as they are.
+        for name in plain_fields(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, WholeNumber):
+                setattr(self, name, int(value))
+            elif isinstance(value, PriorityValue):
+                setattr(self, name, str(value))
 
 
 class _Response(Struct, kw_only=True):
@@ -63,7 +113,7 @@ class EnqueueRequest(_Request):
     priority: PriorityIn | None = None
     unique_key: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
     unique_period: Duration | None = None
-    max_retries: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    max_retries: MaxRetries | None = None
     retry_backoff: BackoffName | None = None
     retry_base_delay: Duration | None = None
     retry_max_delay: Duration | None = None
@@ -89,7 +139,7 @@ class FetchRequest(_Request):
     hostname: Annotated[str, Meta(max_length=255)] | None = None
     timeout: Duration | None = None
     lease_duration: Duration | None = None
-    count: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    count: FetchCount | None = None
 
 
 class AckRequest(_Request):
@@ -117,8 +167,8 @@ class FailRequest(_Request):
 
 
 class Progress(_Request):
-    current: int | float | None = None
-    total: int | float | None = None
+    current: ProgressNumber | None = None
+    total: ProgressNumber | None = None
     message: Annotated[str, Meta(max_length=10_000)] | None = None
 
 
@@ -317,11 +367,11 @@ def encode(value: Any) -> bytes:
 
 
 class ConcurrencyRequest(_Request):
-    max: Annotated[int, Meta(ge=1, le=1_000_000)] | None
+    max: Concurrency | None
 
 
 class ThrottleRequest(_Request):
-    rate: Annotated[int, Meta(ge=1, le=1_000_000_000)]
+    rate: Rate
     period: Duration
 
 
@@ -351,8 +401,8 @@ class SearchRequest(_Request):
     completed_before: Timestamp | None = None
     expire_after: Timestamp | None = None
     expire_before: Timestamp | None = None
-    attempt_min: Annotated[int, Meta(ge=0)] | None = None
-    attempt_max: Annotated[int, Meta(ge=0)] | None = None
+    attempt_min: AttemptFilter | None = None
+    attempt_max: AttemptFilter | None = None
     unique_key: Annotated[str, Meta(max_length=1000)] | None = None
     batch_id: Annotated[str, Meta(max_length=100)] | None = None
     worker_id: Annotated[str, Meta(max_length=200)] | None = None
@@ -361,8 +411,8 @@ class SearchRequest(_Request):
     job_id_prefix: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     sort: SortField | None = None
     order: Literal["asc", "desc"] | None = None
-    cursor: Annotated[str, Meta(max_length=1000)] | None = None
-    limit: Annotated[int, Meta(ge=1, le=1000)] | None = None
+    cursor: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
+    limit: PageLimit | None = None
 
 
 class SearchResponse(_Response):
@@ -402,6 +452,23 @@ class BulkRequest(_Request):
     filter: SearchRequest | None = None
     move_to_queue: QueueName | None = None
     priority: PriorityIn | None = None
+
+    # Rules beyond the fields, stated in the OpenAPI document (server/openapi.py merges them).
+    json_schema_rules: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": ["job_ids"]}, {"required": ["filter"]}],
+        "allOf": [
+            {
+                "if": {"properties": {"action": {"const": "move"}}},
+                "then": {"required": ["move_to_queue"]},
+            },
+            {
+                "if": {"properties": {"action": {"const": "change_priority"}}},
+                "then": {"required": ["priority"]},
+            },
+        ],
+        "description": "Give either job_ids or filter. move needs move_to_queue,"
+        " change_priority needs priority.",
+    }
 
 
 class BulkResponse(_Response):
@@ -476,11 +543,20 @@ class ClusterStatus(_Response):
 class ScheduleRequest(_Request):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     queue: QueueName
-    cron: Annotated[str, Meta(min_length=1, max_length=200)]
+    cron: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=200,
+            pattern=CRON_PATTERN,
+            description="5 fields (minute hour day-of-month month day-of-week) or an @alias;"
+            " it must fire at least once",
+        ),
+    ]
     timezone: Annotated[str, Meta(min_length=1, max_length=64)] = "UTC"
     payload: Raw | UnsetType = UNSET
     priority: PriorityIn | None = None
-    max_retries: Annotated[int, Meta(ge=0, le=1000)] | None = None
+    max_retries: MaxRetries | None = None
     tags: Tags | None = None
     paused: bool = False
 

@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from jobbie.errors import ValidationError
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?\s*$(?!\n)")
 
 SECOND_MS = 1000
 DAY_MS = 86_400_000
+# No duration is longer (models.py bounds the numbers too, so 1e308 never gets here).
+MAX_DURATION_MS = 3650 * DAY_MS
 
 
 def now_ms() -> int:
@@ -30,11 +32,15 @@ def parse_duration_ms(value: float | str, field: str) -> int:
     if isinstance(value, bool):
         raise ValidationError(f"{field}: expected a duration, got a boolean")
     if isinstance(value, int | float):
+        if isinstance(value, int) and value > MAX_DURATION_MS:
+            raise ValidationError(f"{field}: duration over {format_seconds(MAX_DURATION_MS)}")
         seconds = float(value)
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             raise ValidationError(f"{field}: duration must be finite")
         if seconds < 0:
             raise ValidationError(f"{field}: duration must not be negative")
+        if seconds * 1000 > MAX_DURATION_MS:
+            raise ValidationError(f"{field}: duration over {format_seconds(MAX_DURATION_MS)}")
         return round(seconds * 1000)
     match = _DURATION.match(value)
     if match is None:
@@ -42,7 +48,10 @@ def parse_duration_ms(value: float | str, field: str) -> int:
             f"{field}: invalid duration {value!r} (use seconds or a number with ms, s, m, h, d)"
         )
     number, unit = match.groups()
-    return round(float(number) * _UNIT_MS[unit or "s"])
+    ms = float(number) * _UNIT_MS[unit or "s"]
+    if ms > MAX_DURATION_MS:
+        raise ValidationError(f"{field}: duration over {format_seconds(MAX_DURATION_MS)}")
+    return round(ms)
 
 
 def check_duration_ms(ms: int, field: str, low_ms: int, high_ms: int) -> int:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 import pytest
 
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BatchSpec, BulkSpec, NewJob
 from jobbie.store.rules import DEFAULT_RETRY
 from jobbie.store.sqlite import batches, bulk
@@ -233,7 +234,7 @@ def test_delete_any_state(conn: sqlite3.Connection) -> None:
 
 def test_move_keeps_locks_and_counts(conn: sqlite3.Connection) -> None:
     jobs = jobs_in_every_state(conn, "src", unique=True)
-    moveable = frozenset(bulk.APPLIES_TO["move"])
+    moveable = frozenset(APPLIES_TO["move"])
     changed = run(
         conn, lambda tx: bulk.move(tx, seqs(conn, list(jobs.values())), "dst", moveable), LATER
     )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from jobbie.models import SearchRequest
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BulkSpec
 from jobbie.store.search import search_filter
 from jobbie.store.sqlite import bulk
@@ -58,7 +59,7 @@ def test_chunk_statements_look_jobs_up_by_key(conn: sqlite3.Connection) -> None:
     bulk.still_matching(tx, spec, chunk)
     for action in (bulk.retry, bulk.requeue, bulk.cancel, bulk.delete):
         action(tx, chunk)
-    bulk.move(tx, chunk, "other", bulk.APPLIES_TO["move"])
+    bulk.move(tx, chunk, "other", APPLIES_TO["move"])
     bulk.change_priority(tx, chunk, 0)
     assert recorder.plans
 

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobbie.models import SearchRequest
+from jobbie.store.cursor import split_page
 from jobbie.store.search import search_filter
 from jobbie.store.sqlite.database import migrate, open_connection
-from jobbie.store.sqlite.search_sql import count_sql, page_sql, split_page, where_clause
+from jobbie.store.sqlite.search_sql import count_sql, page_sql, where_clause
 
 _ids = itertools.count(1)
 

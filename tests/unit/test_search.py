@@ -8,28 +8,22 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from jobbie.errors import ValidationError
 from jobbie.models import SearchRequest
+from jobbie.store.cursor import Cursor, decode_cursor, encode_cursor
 from jobbie.store.jq import Compare, Path
-from jobbie.store.search import (
-    DEFAULT_LIMIT,
-    Cursor,
-    SearchFilter,
-    decode_cursor,
-    encode_cursor,
-    search_filter,
-)
+from jobbie.store.search import DEFAULT_LIMIT, SearchFilter, search_filter
 from jobbie.store.sqlite.search_sql import like_pattern
+from jobbie.wirenum import decode_request
 
 
 def req(**fields: Any) -> SearchRequest:
     """Decode like the server does, so the model's own bounds apply too."""
-    return msgspec.json.decode(json.dumps(fields), type=SearchRequest)
+    return decode_request(json.dumps(fields).encode(), SearchRequest)
 
 
 def test_defaults() -> None:

@@ -18,6 +18,7 @@ from jobbie.config import Settings
 from jobbie.logs import AccessLog
 from jobbie.scheduler import Scheduler
 from jobbie.server import testclock
+from jobbie.server.allow import AllowTable
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.fastpath import FastPath
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> JobbieApp:
     if settings.access_log and logging.getLogger("jobbie.access").isEnabledFor(logging.INFO):
         access = AccessLog(sys.stderr.buffer)
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
+    rt.allow = AllowTable(ROUTES)
     routes = starlette_routes()
     if settings.test_clock:
         routes.append(Route("/_test/clock", testclock.advance_clock, methods=["POST"]))

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from jobbie.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
 from jobbie.server.runtime import runtime
+from jobbie.wirenum import decode_request
 
 T = TypeVar("T")
 
@@ -61,11 +62,13 @@ def decode_body(body: bytes, content_type: str, type_: type[T]) -> T:
     except UnicodeDecodeError as exc:
         raise ValidationError(f"request body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return msgspec.json.decode(body, type=type_)
+        return decode_request(body, type_)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise ValidationError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError("invalid JSON: nested too deeply") from None
 
 
 def json_response(content: Any, status: int = 200) -> JSONResponse:

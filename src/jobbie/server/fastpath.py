@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.errors import JobbieError, PayloadTooLarge
 from jobbie.models import ErrorBody
+from jobbie.server.allow import not_allowed
 from jobbie.server.bodies import decode_body
 from jobbie.server.runtime import Runtime
 from jobbie.store.base import Store
@@ -53,7 +55,7 @@ class Call:
         while more:
             message = await self._receive()
             if message["type"] != "http.request":
-                break
+                raise ClientDisconnect  # gone before the whole body arrived
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -82,6 +84,7 @@ class FastPath:
         self._exact: dict[tuple[str, str], Any] = {}
         self._prefixed: list[tuple[str, str, Any]] = []
         self._paths: set[str] = set()
+        self._prefixes: tuple[str, ...] = ()
         for route in routes:
             if not route.fast:
                 continue
@@ -89,6 +92,7 @@ class FastPath:
                 prefix = route.path[: route.path.index("{")]
                 assert route.path.endswith("}"), "a fast route's parameter comes last"
                 self._prefixed.append((route.method, prefix, route))
+                self._prefixes += (prefix,)
             else:
                 self._exact[(route.method, route.path)] = route
                 self._paths.add(route.path)
@@ -107,10 +111,15 @@ class FastPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._match(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if found is None:
-            if scope["type"] == "http" and scope["path"] in self._paths:
-                error = ErrorBody(error="method not allowed", code="METHOD_NOT_ALLOWED")
-                await _send(send, 405, error)
-                return
+            if scope["type"] == "http":
+                path = scope["path"]
+                # A fast route's path with another method: Starlette does not know these paths.
+                if path in self._paths or path.startswith(self._prefixes):
+                    allowed = self.rt.allow.allowed(path)
+                    if allowed and scope["method"] not in allowed:
+                        body, headers = not_allowed(scope["method"], allowed)
+                        await _send(send, 405, body, headers)
+                        return
             await self.app(scope, receive, send)
             return
         route, param = found
@@ -122,13 +131,15 @@ class FastPath:
         await _send(send, status, body)
 
 
-async def _send(send: Send, status: int, body: Any) -> None:
+async def _send(
+    send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """An answer with a msgspec-encoded JSON body, or an empty one when `body` is None."""
     if body is None:
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b""})
         return
     content = msgspec.json.encode(body)
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
+    headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode()), *(extra or ())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})

@@ -34,6 +34,7 @@ from jobbie.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jobbie.server.runtime import runtime, store
 from jobbie.store.search import search_filter
 from jobbie.timeutil import DAY_MS, duration_ms, rfc3339
+from jobbie.wirenum import convert_query
 
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _MIN_PERIOD_MS = 100
@@ -159,7 +160,7 @@ async def dead_jobs(request: Request) -> Response:
         if name in query:
             fields[name] = query[name]
     try:
-        req = msgspec.convert(fields, SearchRequest, strict=False)
+        req = convert_query(fields, SearchRequest)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
     return json_response(await store(request).search(search_filter(req)))

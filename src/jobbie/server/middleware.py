@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import msgspec
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobbie.logs import AccessLog, request_id
@@ -84,11 +85,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = status or 499  # gone while its body was read: not a server error
         except Exception:
             log.exception("unhandled error in %s %s", scope["method"], scope["path"])
             if status == 0:
                 status = 500
-                await _send_error(send_with_id, 500, "INTERNAL", "internal server error")
+                message = f"internal server error (request id {rid.decode()})"
+                await _send_error(send_with_id, 500, "INTERNAL", message)
         finally:
             elapsed = time.perf_counter() - started
             if self.observe is not None:

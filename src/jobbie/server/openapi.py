@@ -14,13 +14,34 @@ from starlette.responses import HTMLResponse, Response
 
 from jobbie import __version__
 from jobbie.errors import NotFound
-from jobbie.models import ErrorBody
+from jobbie.models import QUEUE_NAME_PATTERN, ErrorBody
 from jobbie.server.runtime import runtime
+from jobbie.wirenum import schema_hook
 
 if TYPE_CHECKING:
     from jobbie.server.routes import Endpoint
 
 _REF = "#/components/schemas/{name}"
+QUEUE_NAME_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 200,
+    "pattern": QUEUE_NAME_PATTERN,
+}
+
+
+def _id_schema(prefix: str) -> dict[str, Any]:
+    """Ids are a prefix and a ULID (jobbie.store.ids); any other text is simply not found."""
+    return {"type": "string", "pattern": f"^{prefix}_[0-9A-Z]{{26}}$", "maxLength": 100}
+
+
+PATH_PARAMS: dict[str, dict[str, Any]] = {
+    "name": QUEUE_NAME_SCHEMA,
+    "job_id": _id_schema("job"),
+    "batch_id": _id_schema("batch"),
+    "bulk_id": _id_schema("bulk"),
+    "schedule_id": _id_schema("sched"),
+}
 _PATH_PARAM = re.compile(r"{(\w+)}")
 _STATUS_TEXT = {
     200: "OK",
@@ -47,7 +68,13 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
                 types.extend(shape)
             elif shape is not None:
                 types.append(shape)
-    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schemas, components = msgspec.json.schema_components(
+        types, schema_hook=schema_hook, ref_template=_REF
+    )
+    for type_ in types:
+        rules = getattr(type_, "json_schema_rules", None)
+        if rules is not None:
+            components[type_.__name__].update(rules)
     schema_of = dict(zip(types, schemas, strict=True))
 
     def schema(shape: Any) -> dict[str, Any]:
@@ -62,12 +89,16 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
             "tags": [route.tag],
             "operationId": route.handler.__name__ + "_" + route.method.lower(),
         }
-        params = _PATH_PARAM.findall(route.path)
-        if params:
-            operation["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+        parameters = [
+            {"name": p, "in": "path", "required": True, "schema": PATH_PARAMS[p]}
+            for p in _PATH_PARAM.findall(route.path)
+        ]
+        parameters += [
+            {"name": name, "in": "query", "required": required, "schema": param_schema}
+            for name, (required, param_schema) in route.query.items()
+        ]
+        if parameters:
+            operation["parameters"] = parameters
         if route.body is not None:
             operation["requestBody"] = {
                 "required": False,

@@ -35,9 +35,25 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     # Served by the raw ASGI fast path (handler takes a fastpath.Call), not by Starlette.
     fast: bool = False
+    # Query parameters: name -> (required, JSON Schema), stated in the OpenAPI document.
+    query: Mapping[str, tuple[bool, dict[str, Any]]] = field(default_factory=dict)
 
 
 W, Q, J, C, S = "worker protocol", "queues", "jobs", "schedules", "server"
+_QUEUE_FILTER: dict[str, Any] = {"type": "array", "items": openapi.QUEUE_NAME_SCHEMA}
+_DEAD_QUERY: dict[str, tuple[bool, dict[str, Any]]] = {
+    "queue": (False, _QUEUE_FILTER),
+    "limit": (False, {"type": "integer", "minimum": 1, "maximum": 1000}),
+    "cursor": (False, {"type": "string", "minLength": 1, "maxLength": 1000}),
+}
+_CONFIRM: dict[str, tuple[bool, dict[str, Any]]] = {
+    "confirm": (True, {"type": "string", "enum": ["true"]})
+}
+_EVENTS_QUERY: dict[str, tuple[bool, dict[str, Any]]] = {
+    "queue": (False, _QUEUE_FILTER),
+    "type": (False, {"type": "array", "items": {"type": "string"}}),
+    "last_event_id": (False, {"type": "string", "pattern": "^[0-9]{1,18}$"}),
+}
 _JOB = "/api/v1/jobs/{job_id}"
 _QUEUE = "/api/v1/queues/{name}"
 _SCHEDULE = "/api/v1/schedules/{schedule_id}"
@@ -98,7 +114,7 @@ ROUTES: tuple[Endpoint, ...] = (
              {200: m.SearchResponse}, (400, 413, 415)),
     Endpoint("GET", "/api/v1/dead", manage_api.dead_jobs,
              "Dead jobs (?queue=&limit=&cursor=), answered like search", J, None,
-             {200: m.SearchResponse}, (400,)),
+             {200: m.SearchResponse}, (400,), query=_DEAD_QUERY),
     Endpoint("POST", "/api/v1/jobs/bulk", manage_api.bulk,
              "Act on many jobs by ids or filter (background above 10,000)", J,
              m.BulkRequest, {200: m.BulkResponse, 202: m.BulkAccepted}, (400, 413, 415)),
@@ -115,7 +131,7 @@ ROUTES: tuple[Endpoint, ...] = (
              (400, 404)),
     Endpoint("DELETE", _QUEUE, manage_api.delete_queue,
              "Delete a queue and all its jobs (needs ?confirm=true)", Q, None,
-             {200: m.DeleteQueueResponse}, (400, 404)),
+             {200: m.DeleteQueueResponse}, (400, 404), query=_CONFIRM),
     Endpoint("POST", f"{_QUEUE}/pause", manage_api.pause_queue, "Pause a queue", Q,
              None, {200: m.Queue}, (400,)),
     Endpoint("POST", f"{_QUEUE}/resume", manage_api.resume_queue, "Resume a queue", Q,
@@ -144,7 +160,7 @@ ROUTES: tuple[Endpoint, ...] = (
              "Nodes and which one runs the scheduler", S, None, {200: m.ClusterStatus}),
     Endpoint("GET", "/api/v1/events", events_api.stream_events,
              "Lifecycle events as Server-Sent Events (filter ?queue=&type=; Last-Event-ID)", S,
-             None, {200: None}, (400,)),
+             None, {200: None}, (400,), query=_EVENTS_QUERY),
     Endpoint("GET", "/metrics", manage_api.metrics, "Prometheus metrics", S, None, {200: None}),
     Endpoint("GET", "/healthz", manage_api.healthz, "Liveness and database check", S,
              None, {200: m.Health}, (503,)),

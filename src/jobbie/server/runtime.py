@@ -11,6 +11,7 @@ from jobbie.clock import Clock
 from jobbie.config import Settings
 from jobbie.notifier import Notifier
 from jobbie.scheduler import Scheduler
+from jobbie.server.allow import AllowTable
 from jobbie.server.metrics import Metrics
 from jobbie.server.validation import Limits
 from jobbie.store.base import Store
@@ -30,6 +31,7 @@ class Runtime:
     draining: bool = False
     openapi: bytes = b"{}"
     metrics: Metrics = field(default_factory=Metrics)
+    allow: AllowTable = field(default_factory=lambda: AllowTable(()))
 
     @property
     def limits(self) -> Limits:

@@ -226,7 +226,7 @@ def schedule_spec(req: ScheduleRequest, limits: Limits) -> ScheduleSpec:
     return ScheduleSpec(
         name=req.name,
         queue=req.queue,
-        cron=check_cron(req.cron),
+        cron=check_cron(req.cron, req.timezone),
         timezone=req.timezone,
         payload=json_text(req.payload, "payload", limits),
         priority=Priority.parse(req.priority if req.priority is not None else "normal").value,

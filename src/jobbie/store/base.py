@@ -1,7 +1,29 @@
 """The store seam: one async interface of job operations that every backend implements.
 
 The HTTP layer and the scheduler speak only this protocol; each backend owns its SQL and
-applies the lifecycle rules of `jobbie.store.rules` and `jobbie.store.states`.
+applies the lifecycle rules of the backend-neutral modules beside this one (`states`: the
+vocabulary and transition table; `rules`: retries and backoff; `leases`: who may end an
+attempt; `inserts`: planning new jobs; `bulk`: bulk applicability and pacing; `maintenance`:
+the scheduler's pass; `records`: rows to wire models; `cursor` and `search`: keyset search).
+
+The contract every backend keeps (tests/contract runs the same suite against each one):
+- Durability: a write is committed (on SQLite with FULL durability: fsync-ed) before its
+  coroutine returns; an operation that raises wrote nothing.
+- Errors: operations raise only `jobbie.errors.JobbieError` subclasses: `NotFound`,
+  `Conflict` (the job's state forbids the action), `LeaseLost` (a fenced caller no longer holds
+  the lease), `ValidationError`, `Unavailable` (the database failed; nothing was written).
+  Driver exceptions are translated at the backend boundary and never escape.
+- Time: every rule that depends on time reads `clock` (on PostgreSQL: the database clock plus
+  the clock's offset), so tests move time with `clock.advance` instead of sleeping.
+- Concurrency: every state change is a guarded update, `... WHERE id = ? AND state = ? AND
+  attempt = ?` (or the equivalent), after checking the change against
+  `states.TRANSITIONS`; an update that changes no row means another writer got there first
+  and becomes the domain error (LeaseLost for a worker's call, Conflict for an operator's).
+  So each operation stays correct with any number of concurrent writers, not only behind
+  SQLite's single writer thread.
+- Wake-ups: after a commit that may have made jobs available (enqueue, promotion, retry,
+  release, resume, freed concurrency), the backend calls its `on_commit` callback with those
+  queues so parked long-polls claim again.
 """
 
 from __future__ import annotations
@@ -67,37 +89,66 @@ class Store(Protocol):
         ...
 
     async def enqueue(self, job: NewJob) -> EnqueueResponse:
-        """Insert a job (or report the holder of its unique lock)."""
+        """Insert a job, or report the unfinished job holding its unique lock.
+
+        A new job answers 201-style (`unique_existing` false, state `pending` or `scheduled`
+        when due later); while (queue, unique_key) is locked by an unfinished job, nothing is
+        written and that job is answered with `unique_existing` true.
+        """
         ...
 
     async def enqueue_batch(
         self, jobs: list[NewJob], batch: BatchSpec | None
     ) -> EnqueueBatchResponse:
-        """Insert jobs atomically, optionally tracked by a batch with a callback."""
+        """Insert every job in one transaction (all or nothing), optionally tracked by a batch
+        whose callback job is enqueued exactly once when the last of its jobs finishes. Unique
+        duplicates answer the existing job's id in their position.
+        """
         ...
 
     async def fetch(self, params: FetchParams) -> Claim:
-        """Lease the next jobs without waiting; long-polling is the caller's loop."""
+        """Lease up to `params.count` jobs without waiting: highest priority first, then FIFO
+        by enqueue order, across the named queues; paused and draining queues give nothing;
+        concurrency limits and throttles hold. Each job becomes `active` with `attempt` + 1
+        and a lease of `params.lease_ms`. `Claim.retry_at` tells when a throttled queue's
+        window reopens. Long-polling is the caller's loop.
+        """
         ...
 
     async def ack(self, params: AckParams) -> str:
-        """Complete an attempt; returns the job's new state."""
+        """Complete an attempt; returns the new state (`completed`, or `cancelled` when a cancel
+        was requested). Raises NotFound, LeaseLost (fenced caller, lease expired or taken),
+        Conflict (unfenced caller, job not active).
+        """
         ...
 
     async def ack_batch(self, acks: list[AckParams]) -> list[str | JobbieError]:
-        """Complete several attempts; each succeeds or fails on its own."""
+        """Complete several attempts in one transaction; each entry succeeds or fails on its
+        own (its state, or the error `ack` would raise), in request order.
+        """
         ...
 
     async def fail(self, params: FailParams) -> FailResponse:
-        """Fail an attempt: retry with backoff, dead or cancelled."""
+        """Fail an attempt: `retrying` with the job's backoff while retries remain, else
+        `dead` (or `cancelled` when a cancel was requested; `dead` with `expired` when past
+        its expiry). The error and backtrace are kept per attempt; the checkpoint stays.
+        Errors as for `ack`.
+        """
         ...
 
     async def release(self, params: ReleaseParams) -> str:
-        """Hand an active job back without using a retry."""
+        """Hand an active job back without using a retry (its attempt is undone; a checkpoint
+        given replaces the stored one); `cancelled` when a cancel was requested. Errors as for
+        `ack`.
+        """
         ...
 
     async def heartbeat(self, params: HeartbeatParams) -> dict[str, str]:
-        """Extend leases; answer ok, cancel or lost per job."""
+        """Extend each live lease held by the caller to now + its lease duration and save
+        progress and checkpoints; answer per job `ok`, `cancel` (a cancel was requested) or
+        `lost` (not active, expired, or another worker's / attempt's). Never raises for a
+        job; never revives an expired lease.
+        """
         ...
 
     async def pause_queue(self, name: str) -> Queue:
@@ -117,19 +168,25 @@ class Store(Protocol):
         ...
 
     async def cancel_job(self, job_id: str) -> str:
-        """`cancelled` for a waiting job, `cancelling` for an active one."""
+        """`cancelled` for a waiting job (at once), `cancelling` for an active one (its worker
+        hears it on the next heartbeat). NotFound; Conflict for a finished job.
+        """
         ...
 
     async def retry_job(self, job_id: str) -> JobDetail:
-        """Run a dead, cancelled or completed job again from attempt 0."""
+        """Run a dead, cancelled or completed job again from attempt 0 (expiry dropped).
+        NotFound; Conflict in any other state.
+        """
         ...
 
     async def move_job(self, job_id: str, queue: str) -> JobDetail:
-        """Move a job in any state but active to another queue."""
+        """Move a job in any state but active to another queue. NotFound; Conflict when active."""
         ...
 
     async def delete_job(self, job_id: str) -> None:
-        """Delete a job and its errors."""
+        """Delete a job and its errors; its unique lock is released and an unfinished batch
+        job counts as failed. NotFound.
+        """
         ...
 
     async def clear_queue(self, name: str) -> int:
@@ -145,7 +202,11 @@ class Store(Protocol):
         ...
 
     async def bulk(self, spec: BulkSpec) -> BulkResponse | BulkAccepted:
-        """Apply an action to many jobs in chunks (in the background when many)."""
+        """Apply an action to the named jobs in chunks (`bulk.BulkRunner`): at once and
+        answered with counts, or above `bulk.BACKGROUND_ABOVE` matches in the background,
+        answered with an id whose progress `get_bulk` reports. Jobs in states the action does
+        not apply to (`bulk.APPLIES_TO`) are skipped.
+        """
         ...
 
     async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
@@ -211,7 +272,10 @@ class Store(Protocol):
         ...
 
     async def maintain(self) -> dict[str, int]:
-        """One scheduler pass: promote, reclaim, expire, finish drains, prune."""
+        """One scheduler pass (`maintenance.run_maintenance`): promote due jobs, fire cron
+        schedules once per fire time, reclaim expired leases as failed attempts, expire
+        waiting jobs, finish drains, prune by retention. Returns rows changed per step.
+        """
         ...
 
     async def close(self) -> None:

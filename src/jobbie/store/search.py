@@ -12,46 +12,27 @@ column order lets an index such as (state, completed_at) serve the sort.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
-
-import msgspec
 
 from jobbie.errors import ValidationError
 from jobbie.models import SearchRequest, SortField
 from jobbie.store import jq
+from jobbie.store.cursor import NULLABLE_SORTS, Cursor, decode_cursor
 from jobbie.store.states import Priority
 from jobbie.timeutil import datetime_to_ms
 
 __all__ = [
     "DEFAULT_LIMIT",
     "NULLABLE_SORTS",
-    "Cursor",
     "SearchFilter",
-    "decode_cursor",
-    "encode_cursor",
     "search_filter",
 ]
 
 DEFAULT_LIMIT = 50
 MAX_LIST = 100  # queues in one filter: each is a bound parameter
-NULLABLE_SORTS = frozenset({"started_at", "completed_at", "scheduled_at"})
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_CURSOR_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cursor:
-    """Where the previous page ended: its last row's sort key and seq, for one sort and order."""
-
-    sort: SortField
-    descending: bool
-    key: int | None  # the last row's sort column (None only for the nullable columns)
-    seq: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,41 +150,3 @@ def _names(field: str, value: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def _describe(sort: str, descending: bool) -> str:
     return f"{sort} {'desc' if descending else 'asc'}"
-
-
-# --- cursors --------------------------------------------------------------------------------------
-
-
-class _CursorWire(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    version: int
-    sort: SortField
-    order: Literal["asc", "desc"]
-    key: int | None
-    seq: int
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    """An opaque URL-safe token for `cursor` (base64 of a small JSON array, no padding)."""
-    wire = _CursorWire(
-        _CURSOR_VERSION, cursor.sort, "desc" if cursor.descending else "asc", cursor.key, cursor.seq
-    )
-    return base64.urlsafe_b64encode(msgspec.json.encode(wire)).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(token: str) -> Cursor:
-    """Read a token made by `encode_cursor`; anything else is a ValidationError."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        wire = msgspec.json.decode(raw, type=_CursorWire)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        # binascii.Error is a ValueError; non-ASCII tokens raise ValueError too.
-        raise ValidationError("cursor: not a cursor returned by this server") from None
-    valid = (
-        wire.version == _CURSOR_VERSION
-        and (wire.key is not None or wire.sort in NULLABLE_SORTS)
-        and (wire.key is None or _INT64_MIN <= wire.key <= _INT64_MAX)
-        and 0 <= wire.seq <= _INT64_MAX
-    )
-    if not valid:
-        raise ValidationError("cursor: not a cursor returned by this server")
-    return Cursor(sort=wire.sort, descending=wire.order == "desc", key=wire.key, seq=wire.seq)

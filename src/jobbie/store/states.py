@@ -84,3 +84,24 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 def can_transition(source: State, target: State) -> bool:
     """Whether the lifecycle allows `source` -> `target`."""
     return target in TRANSITIONS[source]
+
+
+class TransitionError(Exception):
+    """A store tried a state change the lifecycle does not allow (a bug, never client input)."""
+
+
+def transition(source: State | str, target: State) -> State:
+    """`target`, after checking that the lifecycle allows `source` -> `target`.
+
+    Stores call this before every guarded state change, so the table above is the one
+    statement of which changes exist.
+    """
+    source = State(source)
+    if not can_transition(source, target):
+        raise TransitionError(f"a {source.value} job cannot become {target.value}")
+    return target
+
+
+def states_reaching(target: State, among: frozenset[State] = frozenset(State)) -> frozenset[State]:
+    """The states (of `among`) from which the lifecycle allows a change to `target`."""
+    return frozenset(s for s in among if can_transition(s, target))

@@ -27,7 +27,11 @@ def count_finish(tx: Tx, *, seq: int, batch_id: str | None, counted: bool, succe
     """Count a batch job's first finish (completed = succeeded; dead, cancelled = failed)."""
     if batch_id is None or counted:
         return
-    tx.execute("UPDATE jobs SET batch_counted = 1 WHERE seq = ?", (seq,))
+    # Guarded: a job is counted once even if two writers finish it.
+    if not tx.execute(
+        "UPDATE jobs SET batch_counted = 1 WHERE seq = ? AND batch_counted = 0", (seq,)
+    ).rowcount:
+        return
     _count(tx, batch_id, succeeded=int(succeeded), failed=int(not succeeded))
 
 
@@ -47,12 +51,16 @@ def _count(tx: Tx, batch_id: str, *, succeeded: int, failed: int) -> None:
 
 
 def _complete(tx: Tx, batch_id: str) -> None:
-    """Mark the batch completed and enqueue its callback job, exactly once."""
-    total, succeeded, failed, callback_queue, callback_payload = tx.execute(
-        "SELECT total, succeeded, failed, callback_queue, callback_payload"
-        " FROM batches WHERE id = ?",
-        (batch_id,),
+    """Mark the batch completed and enqueue its callback job, exactly once: the guarded
+    update that sets `completed_at` is the once."""
+    row = tx.execute(
+        "UPDATE batches SET completed_at = ? WHERE id = ? AND completed_at IS NULL"
+        " RETURNING total, succeeded, failed, callback_queue, callback_payload",
+        (tx.now, batch_id),
     ).fetchone()
+    if row is None:
+        return
+    total, succeeded, failed, callback_queue, callback_payload = row
     callback_job_id = None
     if callback_queue is not None:
         payload = msgspec.json.encode(
@@ -78,7 +86,6 @@ def _complete(tx: Tx, batch_id: str) -> None:
             ],
             batch_id=None,
         )
-    tx.execute(
-        "UPDATE batches SET completed_at = ?, callback_job_id = ? WHERE id = ?",
-        (tx.now, callback_job_id, batch_id),
-    )
+        tx.execute(
+            "UPDATE batches SET callback_job_id = ? WHERE id = ?", (callback_job_id, batch_id)
+        )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BulkSpec
 from jobbie.store.sqlite import batches
 from jobbie.store.sqlite.effects import ensure_queue, record_event, record_events
@@ -21,15 +22,6 @@ from jobbie.store.sqlite.search_sql import where_clause
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State
 
-# The states each action applies to (spec section 5, bulk).
-APPLIES_TO: dict[str, frozenset[State]] = {
-    "retry": frozenset({State.DEAD, State.CANCELLED, State.COMPLETED}),
-    "delete": frozenset(State),
-    "cancel": frozenset({State.PENDING, State.ACTIVE, State.SCHEDULED, State.RETRYING}),
-    "move": frozenset({State.PENDING, State.DEAD, State.SCHEDULED, State.COMPLETED}),
-    "requeue": frozenset({State.DEAD}),
-    "change_priority": frozenset({State.PENDING, State.SCHEDULED}),
-}
 # A chunk is named by seq. Conditions on other columns are written `+state` so that SQLite
 # looks each job up by its key instead of scanning an index of every job in those states.
 _IN_CHUNK = "seq IN (SELECT value FROM json_each(?))"

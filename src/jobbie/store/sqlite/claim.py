@@ -8,16 +8,19 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
-from jobbie.store.params import FetchParams, HeartbeatParams
+from jobbie.store.leases import lease_holds
+from jobbie.store.params import Fence, FetchParams, HeartbeatParams
+from jobbie.store.records import fetched_job_from_record
 from jobbie.store.sqlite.effects import record_events
 from jobbie.store.sqlite.finish import expire_waiting_job, job_columns
 from jobbie.store.sqlite.writer import Tx
-from jobbie.store.states import EventType, Priority
-from jobbie.timeutil import rfc3339
+from jobbie.store.states import EventType, State, transition
 
-_PRIORITY_NAMES = {p.value: p.label for p in Priority}
 # Enough rounds to step over a few expired jobs at the head of a queue; the sweep takes the rest.
 _MAX_ROUNDS = 4
+# A fetch leases pending jobs (checked against the lifecycle once, at import).
+_LEASED_FROM = State.PENDING
+transition(_LEASED_FROM, State.ACTIVE)
 _WORKER_SEEN_MS = 1000
 
 
@@ -101,7 +104,8 @@ def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
     rows = tx.execute(
         "UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = ?,"
         " worker_hostname = ?, started_at = ?, lease_expires_at = ?, lease_duration_ms = ?"
-        " WHERE seq IN (SELECT value FROM json_each(?)) RETURNING seq, id, queue, payload,"
+        " WHERE seq IN (SELECT value FROM json_each(?)) AND state = ?"
+        " RETURNING seq, id, queue, payload,"
         " attempt, max_retries, checkpoint, tags, priority, created_at",
         (
             params.worker_id,
@@ -110,25 +114,13 @@ def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
             tx.now + params.lease_ms,
             params.lease_ms,
             msgspec.json.encode(seqs).decode(),
+            _LEASED_FROM.value,
         ),
     ).fetchall()
+    # Picked in this transaction, so all are still pending; a guard that missed one would
+    # only hand out fewer jobs.
     by_seq = {row["seq"]: row for row in rows}
-    lease_s = params.lease_ms / 1000
-    return [
-        FetchedJob(
-            job_id=row["id"],
-            queue=row["queue"],
-            payload=msgspec.Raw(row["payload"].encode()),
-            attempt=row["attempt"],
-            max_retries=row["max_retries"],
-            lease_duration=lease_s,
-            checkpoint=msgspec.Raw((row["checkpoint"] or "null").encode()),
-            tags=msgspec.json.decode(row["tags"]),
-            priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
-            created_at=rfc3339(row["created_at"]) or "",
-        )
-        for row in (by_seq[seq] for seq in seqs)
-    ]
+    return [fetched_job_from_record(by_seq[seq], params.lease_ms) for seq in seqs if seq in by_seq]
 
 
 def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
@@ -136,30 +128,31 @@ def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
     answers: dict[str, str] = {}
     for entry in params.jobs:
         row = tx.execute(
-            "SELECT seq, state, worker_id, attempt, lease_expires_at, lease_duration_ms,"
+            "SELECT seq, id, state, worker_id, attempt, lease_expires_at, lease_duration_ms,"
             " cancel_requested FROM jobs WHERE id = ?",
             (entry.job_id,),
         ).fetchone()
-        if (
-            row is None
-            or row["state"] != "active"
-            or row["lease_expires_at"] <= tx.now  # a heartbeat never revives an expired lease
-            or (params.worker_id is not None and params.worker_id != row["worker_id"])
-            or (entry.attempt is not None and entry.attempt != row["attempt"])
-        ):
+        fence = Fence(worker_id=params.worker_id, attempt=entry.attempt)
+        # A heartbeat never revives an expired lease.
+        if row is None or not lease_holds(row, fence, tx.now):
             answers[entry.job_id] = "lost"
             continue
-        tx.execute(
+        changed = tx.execute(
             "UPDATE jobs SET lease_expires_at = ?, progress = COALESCE(?, progress),"
-            " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
+            " checkpoint = COALESCE(?, checkpoint) WHERE seq = ? AND state = 'active'"
+            " AND attempt = ?",
             (
                 tx.now + row["lease_duration_ms"],
                 entry.progress,
                 entry.checkpoint,
                 row["seq"],
+                row["attempt"],
             ),
-        )
-        answers[entry.job_id] = "cancel" if row["cancel_requested"] else "ok"
+        ).rowcount
+        if not changed:
+            answers[entry.job_id] = "lost"
+        else:
+            answers[entry.job_id] = "cancel" if row["cancel_requested"] else "ok"
     if params.worker_id is not None:
         touch_worker(tx, params.worker_id, None, None)
     return answers

@@ -6,6 +6,7 @@ from typing import cast
 
 from jobbie.models import EnqueueBatchResponse, EnqueueResponse, StateName
 from jobbie.store.ids import new_batch_id
+from jobbie.store.inserts import plan_batch
 from jobbie.store.params import BatchSpec, NewJob
 from jobbie.store.sqlite import batches
 from jobbie.store.sqlite.effects import ensure_queue
@@ -31,23 +32,12 @@ def enqueue_batch(tx: Tx, jobs: list[NewJob], batch: BatchSpec | None) -> Enqueu
     for queue in {job.queue for job in jobs}:
         ensure_queue(tx, queue)
     batch_id = new_batch_id() if batch is not None else None
-    # Each request position is an existing job's id or an index into `fresh`.
-    slots: list[str | int] = []
-    fresh: list[NewJob] = []
-    first_of_key: dict[tuple[str, str], int] = {}
-    for job in jobs:
-        if job.unique_key is not None:
-            key = (job.queue, job.unique_key)
-            if key in first_of_key:  # the same key twice in one batch makes one job
-                slots.append(first_of_key[key])
-                continue
-            existing = unique_holder(tx, job.queue, job.unique_key)
-            if existing is not None:
-                slots.append(existing[0])
-                continue
-            first_of_key[key] = len(fresh)
-        slots.append(len(fresh))
-        fresh.append(job)
+
+    def holder(queue: str, unique_key: str) -> str | None:
+        existing = unique_holder(tx, queue, unique_key)
+        return None if existing is None else existing[0]
+
+    slots, fresh = plan_batch(jobs, holder)
     inserted = insert_jobs(tx, fresh, batch_id=batch_id)
     job_ids = [slot if isinstance(slot, str) else inserted[slot][0] for slot in slots]
     if batch is not None and batch_id is not None:

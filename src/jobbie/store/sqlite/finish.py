@@ -2,7 +2,9 @@
 
 Every path that takes a job out of `active` or into a final state goes through here, so the
 bookkeeping (errors, totals, unique locks, batch counters, events, waking waiters) is written
-once.
+once. Each state change is a guarded UPDATE (`... AND state = ? AND attempt = ?`) checked
+against the lifecycle's transition table; an update that changes no row means another writer
+got there first and becomes LEASE_LOST, so the rules hold with concurrent writers too.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections import Counter
 
 import msgspec
 
-from jobbie.errors import Conflict, JobbieError, LeaseLost, NotFound
+from jobbie.errors import JobbieError
 from jobbie.models import FailResponse
+from jobbie.store.leases import check_lease, lost_race, not_active
 from jobbie.store.params import AckParams, FailParams, Fence, ReleaseParams
 from jobbie.store.rules import RetryPolicy, attempts_remaining, failure_outcome
 from jobbie.store.sqlite import batches
@@ -25,7 +28,7 @@ from jobbie.store.sqlite.effects import (
     wake_if_limited,
 )
 from jobbie.store.sqlite.writer import Tx
-from jobbie.store.states import Backoff, EventType, State
+from jobbie.store.states import WAITING, Backoff, EventType, State, transition
 from jobbie.timeutil import rfc3339
 
 _COLUMNS = (
@@ -50,29 +53,28 @@ def leased_job(tx: Tx, job_id: str, fence: Fence) -> sqlite3.Row:
     return check_lease(row, job_id, fence, tx.now)
 
 
-def check_lease(row: sqlite3.Row | None, job_id: str, fence: Fence, now: int) -> sqlite3.Row:
-    """`row` when its attempt may be ended by a caller with `fence`, else the error."""
-    if row is None:
-        raise NotFound(f"job {job_id} not found")
-    if row["state"] != State.ACTIVE.value:
-        raise _not_active(job_id, row["state"], fence)
-    if row["lease_expires_at"] <= now:
-        raise LeaseLost(f"the lease on job {job_id} has expired")
-    if fence.worker_id is not None and fence.worker_id != row["worker_id"]:
-        raise LeaseLost(f"job {job_id} is leased to another worker")
-    if fence.attempt is not None and fence.attempt != row["attempt"]:
-        raise LeaseLost(f"job {job_id} is on attempt {row['attempt']}, not {fence.attempt}")
-    return row
+def _guarded_update(tx: Tx, row: sqlite3.Row, assignments: str, params: tuple[object, ...]) -> None:
+    """`UPDATE jobs SET <assignments>` on `row`'s job only while it is still in the state and
+    attempt that `row` shows; no row changed means it changed meanwhile (LEASE_LOST)."""
+    changed = tx.execute(
+        f"UPDATE jobs SET {assignments} WHERE seq = ? AND state = ? AND attempt = ?",
+        (*params, row["seq"], row["state"], row["attempt"]),
+    ).rowcount
+    if changed != 1:
+        raise lost_race(row["id"])
 
 
 def ack(tx: Tx, params: AckParams) -> str:
     """Complete the attempt: `completed`, or `cancelled` when a cancel was requested."""
     row = leased_job(tx, params.job_id, params.fence)
-    state = State.CANCELLED if row["cancel_requested"] else State.COMPLETED
-    tx.execute(
-        "UPDATE jobs SET state = ?, result = ?, completed_at = ?, lease_expires_at = NULL"
-        " WHERE seq = ?",
-        (state.value, params.result, tx.now, row["seq"]),
+    state = transition(
+        row["state"], State.CANCELLED if row["cancel_requested"] else State.COMPLETED
+    )
+    _guarded_update(
+        tx,
+        row,
+        "state = ?, result = ?, completed_at = ?, lease_expires_at = NULL",
+        (state.value, params.result, tx.now),
     )
     if state is State.COMPLETED:
         bump_totals(tx, row["queue"], completed=1)
@@ -96,12 +98,12 @@ def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
         )
     }
     results: list[str | JobbieError] = []
-    plain: list[tuple[str, int, int]] = []
+    plain: list[tuple[str, int, int, int]] = []
     done: list[tuple[str, str]] = []
     acked: set[str] = set()
     for params in acks:
         if params.job_id in acked:  # the same job twice in one batch: the second finds it done
-            results.append(_not_active(params.job_id, "completed", params.fence))
+            results.append(not_active(params.job_id, "completed", params.fence))
             continue
         acked.add(params.job_id)
         try:
@@ -112,26 +114,26 @@ def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
         if row["cancel_requested"] or row["unique_key"] is not None or row["batch_id"]:
             results.append(ack(tx, params))
         else:
-            plain.append((params.result, tx.now, row["seq"]))
+            plain.append((params.result, tx.now, row["seq"], row["attempt"]))
             done.append((row["id"], row["queue"]))
             results.append(State.COMPLETED.value)
     if plain:
-        tx.conn.executemany(
+        transition(State.ACTIVE, State.COMPLETED)
+        changed = tx.conn.executemany(
             "UPDATE jobs SET state = 'completed', result = ?, completed_at = ?,"
-            " lease_expires_at = NULL WHERE seq = ?",
+            " lease_expires_at = NULL WHERE seq = ? AND state = 'active' AND attempt = ?",
             plain,
-        )
+        ).rowcount
+        if changed != len(plain):
+            # Another writer changed one of these jobs after the read above: answer nothing
+            # rather than guess which; the whole operation rolls back and the acks (fenced,
+            # so safe to repeat) can be sent again.
+            raise lost_race(done[0][0])
         record_events(tx, EventType.COMPLETED, done)
         for queue, n in Counter(queue for _, queue in done).items():
             bump_totals(tx, queue, completed=n)
             wake_if_limited(tx, queue)
     return results
-
-
-def _not_active(job_id: str, state: str, fence: Fence) -> JobbieError:
-    if fence.given:
-        return LeaseLost(f"job {job_id} is {state}, no longer leased to this worker")
-    return Conflict(f"job {job_id} is {state}, not active")
 
 
 def fail(tx: Tx, params: FailParams) -> FailResponse:
@@ -169,20 +171,15 @@ def fail_attempt(
         expire_at=row["expire_at"],
         now=now,
     )
-    state = outcome.state
+    state = transition(row["state"], outcome.state)
     final = state in (State.DEAD, State.CANCELLED)
     last_error = EXPIRED if outcome.reason == EXPIRED else error
-    tx.execute(
-        "UPDATE jobs SET state = ?, last_error = ?, failed_at = ?, lease_expires_at = NULL,"
-        " scheduled_at = COALESCE(?, scheduled_at), completed_at = ? WHERE seq = ?",
-        (
-            state.value,
-            last_error,
-            now,
-            outcome.next_attempt_at,
-            now if final else None,
-            row["seq"],
-        ),
+    _guarded_update(
+        tx,
+        row,
+        "state = ?, last_error = ?, failed_at = ?, lease_expires_at = NULL,"
+        " scheduled_at = COALESCE(?, scheduled_at), completed_at = ?",
+        (state.value, last_error, now, outcome.next_attempt_at, now if final else None),
     )
     record_event(
         tx, EventType.FAILED, row["id"], row["queue"], {"attempt": row["attempt"], "error": error}
@@ -213,18 +210,24 @@ def release(tx: Tx, params: ReleaseParams) -> str:
     """Hand an active job back without using a retry (a worker shutting down)."""
     row = leased_job(tx, params.job_id, params.fence)
     if row["cancel_requested"]:
-        tx.execute(
-            "UPDATE jobs SET state = 'cancelled', completed_at = ?, lease_expires_at = NULL,"
-            " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
-            (tx.now, params.checkpoint, row["seq"]),
+        state = transition(row["state"], State.CANCELLED)
+        _guarded_update(
+            tx,
+            row,
+            "state = ?, completed_at = ?, lease_expires_at = NULL,"
+            " checkpoint = COALESCE(?, checkpoint)",
+            (state.value, tx.now, params.checkpoint),
         )
         settle(tx, row, State.CANCELLED)
         wake_if_limited(tx, row["queue"])
         return State.CANCELLED.value
-    tx.execute(
-        "UPDATE jobs SET state = 'pending', attempt = attempt - 1, lease_expires_at = NULL,"
-        " checkpoint = COALESCE(?, checkpoint) WHERE seq = ?",
-        (params.checkpoint, row["seq"]),
+    state = transition(row["state"], State.PENDING)
+    _guarded_update(
+        tx,
+        row,
+        "state = ?, attempt = attempt - 1, lease_expires_at = NULL,"
+        " checkpoint = COALESCE(?, checkpoint)",
+        (state.value, params.checkpoint),
     )
     record_event(tx, EventType.RELEASED, row["id"], row["queue"], {"attempt": row["attempt"]})
     tx.wake.add(row["queue"])
@@ -262,10 +265,14 @@ def reclaim_expired_leases(tx: Tx, limit: int) -> int:
 
 def expire_waiting_job(tx: Tx, row: sqlite3.Row) -> None:
     """Send a job that never started before its `expire_at` to `dead` as `expired`."""
-    tx.execute(
-        "UPDATE jobs SET state = 'dead', last_error = ?, failed_at = ?, completed_at = ?"
-        " WHERE seq = ?",
-        (EXPIRED, tx.now, tx.now, row["seq"]),
+    if State(row["state"]) not in WAITING:
+        raise lost_race(row["id"])
+    state = transition(row["state"], State.DEAD)
+    _guarded_update(
+        tx,
+        row,
+        "state = ?, last_error = ?, failed_at = ?, completed_at = ?",
+        (state.value, EXPIRED, tx.now, tx.now),
     )
     bump_totals(tx, row["queue"], dead=1)
     settle(tx, row, State.DEAD, expired=True)

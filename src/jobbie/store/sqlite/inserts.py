@@ -1,10 +1,11 @@
-"""Row-level job insertion shared by enqueue, batch enqueue, batch callbacks and cron."""
+"""Writing planned jobs (see `jobbie.store.inserts`): enqueue, batch enqueue, batch callbacks
+and cron all insert through here."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-from jobbie.store.ids import new_job_id
+from jobbie.store.inserts import plan_inserts
 from jobbie.store.params import NewJob
 from jobbie.store.sqlite.effects import bump_totals, record_events
 from jobbie.store.sqlite.writer import Tx
@@ -21,44 +22,35 @@ _INSERT = (
 def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tuple[str, str]]:
     """Insert new jobs with their events, totals and unique locks; return (id, state) each."""
     now = tx.now
-    rows = []
-    created: list[tuple[str, str]] = []
-    locks = []
-    for job in jobs:
-        job_id = new_job_id()
-        scheduled_at = job.scheduled_at
-        if scheduled_at is None and job.delay_ms:
-            scheduled_at = now + job.delay_ms
-        state = (
-            State.SCHEDULED if scheduled_at is not None and scheduled_at > now else State.PENDING
+    planned = plan_inserts(jobs, now)
+    rows = [
+        (
+            p.id,
+            p.job.queue,
+            p.state.value,
+            p.job.payload,
+            p.job.priority,
+            p.job.retry.max_retries,
+            p.job.retry.backoff.value,
+            p.job.retry.base_delay_ms,
+            p.job.retry.max_delay_ms,
+            p.job.unique_key,
+            p.job.unique_period_ms,
+            batch_id,
+            p.job.tags,
+            now,
+            p.scheduled_at,
+            p.expire_at,
         )
-        expire_at = now + job.expire_after_ms if job.expire_after_ms is not None else None
-        retry = job.retry
-        rows.append(
-            (
-                job_id,
-                job.queue,
-                state.value,
-                job.payload,
-                job.priority,
-                retry.max_retries,
-                retry.backoff.value,
-                retry.base_delay_ms,
-                retry.max_delay_ms,
-                job.unique_key,
-                job.unique_period_ms,
-                batch_id,
-                job.tags,
-                now,
-                scheduled_at,
-                expire_at,
-            )
-        )
-        created.append((job_id, state.value))
-        if job.unique_key is not None and job.unique_period_ms is not None:
-            locks.append((job.queue, job.unique_key, job_id, now + job.unique_period_ms))
-        if state is State.PENDING:
-            tx.wake.add(job.queue)
+        for p in planned
+    ]
+    created = [(p.id, p.state.value) for p in planned]
+    locks = [
+        (p.job.queue, p.job.unique_key, p.id, p.lock_expires_at)
+        for p in planned
+        if p.lock_expires_at is not None
+    ]
+    tx.wake.update(p.job.queue for p in planned if p.state is State.PENDING)
     tx.conn.executemany(_INSERT, rows)
     # Counted here, once per queue and state, rather than by a per-row trigger.
     tx.conn.executemany(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jobbie.errors import Conflict, NotFound
+from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.sqlite import bulk, sweep
 from jobbie.store.sqlite.effects import ensure_queue
 from jobbie.store.sqlite.writer import Tx
@@ -41,13 +42,17 @@ def set_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | None) ->
 def cancel_job(tx: Tx, job_id: str) -> str:
     """Waiting jobs are cancelled at once; an active one is asked to stop (`cancelling`)."""
     seq, state = _job(tx, job_id)
-    if state in WAITING:
-        bulk.cancel(tx, [seq])
-        return State.CANCELLED.value
-    if state is State.ACTIVE:
-        bulk.cancel(tx, [seq])
-        return "cancelling"
-    raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled")
+    if state not in APPLIES_TO["cancel"]:
+        raise Conflict(f"job {job_id} is {state.value} and cannot be cancelled")
+    _changed(bulk.cancel(tx, [seq]), job_id)
+    return State.CANCELLED.value if state in WAITING else "cancelling"
+
+
+def _changed(count: int, job_id: str) -> None:
+    """The guarded statements of `bulk` change nothing when the job left the state read
+    just before: another writer won, so the request conflicts."""
+    if count == 0:
+        raise Conflict(f"job {job_id} changed while this request ran; try again")
 
 
 def _job(tx: Tx, job_id: str) -> tuple[int, State]:
@@ -60,11 +65,11 @@ def _job(tx: Tx, job_id: str) -> tuple[int, State]:
 def retry_job(tx: Tx, job_id: str) -> None:
     """A dead, cancelled or completed job runs again from attempt 0."""
     seq, state = _job(tx, job_id)
-    if state not in bulk.APPLIES_TO["retry"]:
+    if state not in APPLIES_TO["retry"]:
         raise Conflict(
             f"job {job_id} is {state.value}; only dead, cancelled or completed jobs can be retried"
         )
-    bulk.retry(tx, [seq])
+    _changed(bulk.retry(tx, [seq]), job_id)
 
 
 def move_job(tx: Tx, job_id: str, queue: str) -> None:
@@ -72,12 +77,12 @@ def move_job(tx: Tx, job_id: str, queue: str) -> None:
     seq, state = _job(tx, job_id)
     if state is State.ACTIVE:
         raise Conflict(f"job {job_id} is active and cannot be moved")
-    bulk.move(tx, [seq], queue, frozenset(State) - {State.ACTIVE})
+    bulk.move(tx, [seq], queue, frozenset(State) - {State.ACTIVE})  # 0 when already there
 
 
 def delete_job(tx: Tx, job_id: str) -> None:
     seq, _ = _job(tx, job_id)
-    bulk.delete(tx, [seq])
+    _changed(bulk.delete(tx, [seq]), job_id)
 
 
 def _known_queue(tx: Tx, queue: str) -> None:

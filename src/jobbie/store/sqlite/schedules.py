@@ -62,7 +62,21 @@ def fire_due(tx: Tx, limit: int) -> int:
         "SELECT * FROM schedules WHERE paused = 0 AND next_run <= ? ORDER BY next_run LIMIT ?",
         (tx.now, limit),
     ).fetchall()
+    fired = 0
     for row in rows:
+        # Claiming the fire time is the once-per-fire-time guard: only the writer that moves
+        # `next_run` on from the time it read enqueues the job.
+        if not tx.execute(
+            "UPDATE schedules SET last_run = ?, next_run = ? WHERE id = ? AND next_run = ?",
+            (
+                row["next_run"],
+                next_fire_ms(row["cron"], row["timezone"], tx.now),
+                row["id"],
+                row["next_run"],
+            ),
+        ).rowcount:
+            continue
+        fired += 1
         tags = msgspec.json.decode(row["tags"])
         tags["schedule_id"] = row["id"]
         ensure_queue(tx, row["queue"])
@@ -84,11 +98,7 @@ def fire_due(tx: Tx, limit: int) -> int:
             ],
             batch_id=None,
         )
-        tx.execute(
-            "UPDATE schedules SET last_run = ?, next_run = ? WHERE id = ?",
-            (row["next_run"], next_fire_ms(row["cron"], row["timezone"], tx.now), row["id"]),
-        )
-    return len(rows)
+    return fired
 
 
 def _exists(tx: Tx, schedule_id: str) -> None:

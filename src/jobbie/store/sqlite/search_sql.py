@@ -15,31 +15,18 @@ tag filters can misjudge strings that hold one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar
-
 from jobbie.store import jq
-from jobbie.store.search import NULLABLE_SORTS, Cursor, SearchFilter, encode_cursor
+from jobbie.store.cursor import NULLABLE_SORTS, Cursor
+from jobbie.store.search import SearchFilter
 
 __all__ = [
-    "Row",
     "count_sql",
     "json_path",
     "like_pattern",
-    "next_cursor",
     "page_sql",
-    "split_page",
     "where_clause",
 ]
 
-
-class Row(Protocol):
-    """What `next_cursor` reads from a row: `sqlite3.Row` and dicts both qualify."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-R = TypeVar("R", bound=Row)
 
 _SQL_OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _TIME_COLUMNS = {
@@ -125,20 +112,6 @@ def count_sql(f: SearchFilter) -> tuple[str, list[object]]:
     """SELECT count(*) of every job the filter matches (the response's `total`)."""
     where, params = where_clause(f)
     return f"SELECT count(*) FROM jobs WHERE {where}", params
-
-
-def next_cursor(f: SearchFilter, last_row: Row) -> str:
-    """The cursor that continues after `last_row`, the last row shown on this page."""
-    cursor = Cursor(sort=f.sort, descending=f.descending, key=last_row[f.sort], seq=last_row["seq"])
-    return encode_cursor(cursor)
-
-
-def split_page(f: SearchFilter, rows: Sequence[R]) -> tuple[list[R], str | None]:
-    """The rows to show and the next cursor (None on the last page) from `page_sql`'s rows."""
-    if len(rows) <= f.limit:
-        return list(rows), None
-    shown = list(rows[: f.limit])
-    return shown, next_cursor(f, shown[-1])
 
 
 def like_pattern(text: str) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from jobbie.clock import Clock
@@ -29,7 +28,8 @@ from jobbie.models import (
     WorkerInfo,
 )
 from jobbie.store.base import Claim, CommitCallback
-from jobbie.store.ids import new_id
+from jobbie.store.bulk import BulkRunner
+from jobbie.store.maintenance import run_maintenance
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
@@ -61,14 +61,9 @@ from jobbie.store.sqlite.writer import Tx, Writer
 log = logging.getLogger("jobbie.store")
 
 DB_FILE = "jobbie.db"
-# Rows per maintenance transaction, and transactions per step in one scheduler pass.
-CHUNK = 500
-MAX_CHUNKS = 40
-# Jobs per writer transaction in bulk actions, and so about the longest a worker's fetch or
-# ack waits behind one: ~10 ms on a 1M-job table (bench/manage.py: a 100k bulk retry runs at
-# ~55k jobs/s while a worker's fetch+ack p50 goes from 2.3 to 14 ms).
+# Jobs per writer transaction in bulk actions: a 100k bulk retry runs at ~55k jobs/s while a
+# worker's fetch+ack p50 goes from 2.3 to 14 ms (bench/manage.py).
 BULK_CHUNK = 500
-BACKGROUND_ABOVE = 10_000
 
 
 class SqliteStore:
@@ -91,7 +86,7 @@ class SqliteStore:
         self._checkpointer = checkpointer
         self.path = path
         self.retention = retention
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._bulk = BulkRunner(self, chunk=BULK_CHUNK)
 
     @classmethod
     async def open(
@@ -199,63 +194,37 @@ class SqliteStore:
         return total
 
     async def bulk(self, spec: BulkSpec) -> BulkResponse | BulkAccepted:
-        """Apply an action set-wise in chunks; above BACKGROUND_ABOVE matches, in the
-        background with progress in `bulk_operations`."""
-        started = time.perf_counter()
-        matched, unknown = await self._reader.run(lambda c: queries.count_matches(c, spec))
-        if matched > BACKGROUND_ABOVE:
-            bulk_id = new_id("bulk")
-            await self._writer.run(
-                lambda tx: bulk.record_start(tx, bulk_id, spec, matched, unknown)
-            )
-            task = asyncio.create_task(self._bulk_in_background(spec, bulk_id))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            return BulkAccepted(
-                bulk_operation_id=bulk_id,
-                status="running",
-                estimated_total=matched,
-                progress_url=f"/api/v1/bulk/{bulk_id}",
-            )
-        affected, seen = await self._bulk_chunks(spec, None)
-        return BulkResponse(
-            affected=affected,
-            skipped=seen - affected,
-            errors=unknown,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        return await self._bulk.run(spec)
 
-    async def _bulk_chunks(self, spec: BulkSpec, bulk_id: str | None) -> tuple[int, int]:
-        """Act on the matches in chunks; each chunk is one short writer transaction that
-        re-checks the request, so fetch and ack interleave with a large bulk."""
-        matches = await self._reader.run(lambda conn: bulk.matching_seqs(conn, spec))
-        affected = seen = 0
-        for start in range(0, len(matches), BULK_CHUNK):
+    # BulkBackend: the I/O of jobbie.store.bulk.BulkRunner.
 
-            def step(
-                tx: Tx, chunk: list[int] = matches[start : start + BULK_CHUNK]
-            ) -> tuple[int, int]:
-                seqs = bulk.still_matching(tx, spec, chunk)
-                changed = bulk.apply(tx, spec, seqs)
-                if bulk_id is not None:
-                    bulk.record_progress(tx, bulk_id, changed, len(seqs) - changed)
-                return len(seqs), changed
+    async def count_matches(self, spec: BulkSpec) -> tuple[int, int]:
+        return await self._reader.run(lambda conn: queries.count_matches(conn, spec))
 
-            count, changed = await self._writer.run(step)
-            affected += changed
-            seen += count
-        return affected, seen
+    async def matching_keys(self, spec: BulkSpec) -> list[int]:
+        # Read once on the read pool: walking the matches chunk by chunk in seq order would
+        # sort them all again for every chunk.
+        return await self._reader.run(lambda conn: bulk.matching_seqs(conn, spec))
 
-    async def _bulk_in_background(self, spec: BulkSpec, bulk_id: str) -> None:
-        status = "failed"
-        try:
-            await self._bulk_chunks(spec, bulk_id)
-            status = "completed"
-        except Exception:
-            log.exception("bulk operation %s failed", bulk_id)
-        finally:
-            with contextlib.suppress(Exception):
-                await self._writer.run(lambda tx: bulk.record_end(tx, bulk_id, status))
+    async def apply_chunk(
+        self, spec: BulkSpec, keys: Sequence[int], bulk_id: str | None
+    ) -> tuple[int, int]:
+        def step(tx: Tx) -> tuple[int, int]:
+            seqs = bulk.still_matching(tx, spec, keys)
+            changed = bulk.apply(tx, spec, seqs)
+            if bulk_id is not None:
+                bulk.record_progress(tx, bulk_id, changed, len(seqs) - changed)
+            return len(seqs), changed
+
+        return await self._writer.run(step)
+
+    async def record_bulk_start(
+        self, bulk_id: str, spec: BulkSpec, estimated: int, errors: int
+    ) -> None:
+        await self._writer.run(lambda tx: bulk.record_start(tx, bulk_id, spec, estimated, errors))
+
+    async def record_bulk_end(self, bulk_id: str, status: str) -> None:
+        await self._writer.run(lambda tx: bulk.record_end(tx, bulk_id, status))
 
     async def create_schedule(self, spec: ScheduleSpec) -> Schedule:
         schedule_id = await self._writer.run(lambda tx: schedules.create(tx, spec))
@@ -323,36 +292,42 @@ class SqliteStore:
     # --- maintenance -------------------------------------------------------------------------
 
     async def maintain(self) -> dict[str, int]:
-        retention = self.retention
-        steps: dict[str, Callable[[Tx], int]] = {
-            "promoted": lambda tx: sweep.promote_due(tx, CHUNK),
-            "schedules_fired": lambda tx: schedules.fire_due(tx, CHUNK),
-            "reclaimed": lambda tx: finish.reclaim_expired_leases(tx, CHUNK),
-            "expired": lambda tx: finish.expire_waiting_jobs(tx, CHUNK),
-            "unique_locks_pruned": lambda tx: sweep.prune_unique_locks(tx, CHUNK),
-            "rate_records_pruned": lambda tx: sweep.prune_rate_limits(tx, CHUNK * 4),
-            "events_pruned": lambda tx: sweep.prune_events(tx, retention, CHUNK * 4),
-            "jobs_pruned": lambda tx: sweep.prune_finished_jobs(tx, retention, CHUNK),
-        }
-        report: dict[str, int] = {}
-        for name, step in steps.items():
-            total = 0
-            for _ in range(MAX_CHUNKS):
-                done = await self._writer.run(step)
-                total += done
-                if done == 0:
-                    break
-            report[name] = total
-        report["drains_finished"] = await self._writer.run(sweep.finish_drains)
-        report["workers_pruned"] = await self._writer.run(
-            lambda tx: sweep.prune_workers(tx, retention)
-        )
-        return report
+        return await run_maintenance(self, self.retention)
+
+    # MaintenanceBackend: the steps of jobbie.store.maintenance.run_maintenance.
+
+    async def promote_due(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.promote_due(tx, limit))
+
+    async def fire_schedules(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: schedules.fire_due(tx, limit))
+
+    async def reclaim_expired_leases(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: finish.reclaim_expired_leases(tx, limit))
+
+    async def expire_waiting_jobs(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: finish.expire_waiting_jobs(tx, limit))
+
+    async def prune_unique_locks(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_unique_locks(tx, limit))
+
+    async def prune_rate_limits(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_rate_limits(tx, limit))
+
+    async def prune_events(self, retention: Retention, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_events(tx, retention, limit))
+
+    async def prune_finished_jobs(self, retention: Retention, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_finished_jobs(tx, retention, limit))
+
+    async def finish_drains(self) -> int:
+        return await self._writer.run(sweep.finish_drains)
+
+    async def prune_workers(self, retention: Retention) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_workers(tx, retention))
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._bulk.close()
         await asyncio.to_thread(self._writer.close)
         await asyncio.to_thread(self._reader.close)
         await asyncio.to_thread(self._checkpointer.close)
