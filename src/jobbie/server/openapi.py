@@ -152,11 +152,12 @@ _ASSETS = {
     "favicon-32x32.png": "image/png",
     "LICENSE": "text/plain; charset=utf-8",
 }
+PATH_PARAMS["asset"] = {"type": "string", "enum": sorted(_ASSETS)}
 _SWAGGER = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Jobbie API</title>
 <link rel="stylesheet" href="/docs/swagger-ui.css?v={SWAGGER_UI_VERSION}">
 <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
-</head><body><div id="swagger-ui"></div>
+</head><body><div id="swagger-ui" data-url="/openapi.json"></div>
 <script src="/docs/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}"></script>
 <script src="/docs/jobbie-init.js?v={__version__}"></script>
 </body></html>"""
