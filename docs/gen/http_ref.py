@@ -145,9 +145,19 @@ def render() -> str:
             body = operation.get("requestBody")
             if body:
                 out.append(f"Request body: {_body_of(body.get('content'))}\n")
-            params = [p["name"] for p in operation.get("parameters", [])]
+            params = operation.get("parameters", [])
             if params:
-                out.append("Path parameters: " + ", ".join(code(p) for p in params) + "\n")
+                rows = [
+                    [
+                        code(p["name"]),
+                        text(p["in"]),
+                        type_of(p.get("schema", {})),
+                        "yes" if p.get("required") else "",
+                        _notes(p.get("schema", {})),
+                    ]
+                    for p in params
+                ]
+                out.append(table(["Parameter", "In", "Type", "Required", "Meaning"], rows))
             rows = [
                 [code(status), text(answer.get("description", "")), _body_of(answer.get("content"))]
                 for status, answer in sorted(operation["responses"].items())

@@ -46,6 +46,7 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
+    202: "Accepted: running in the background",
     204: "No job arrived within the timeout",
     400: "Validation error",
     401: "Missing or invalid API key",
