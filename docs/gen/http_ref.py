@@ -43,10 +43,21 @@ def _link(ref: str) -> str:
     return f"[{name}](#{anchor(name)})"
 
 
+def _is_duration(schema: dict[str, Any]) -> bool:
+    """The API's duration: seconds as a number, or a string such as `1.5s`."""
+    members = schema.get("anyOf", [])
+    return any(
+        m.get("type") == "string" and "unit" in m.get("description", "") for m in members
+    ) and any(m.get("type") == "number" for m in members)
+
+
 def type_of(schema: dict[str, Any]) -> str:
     """A schema as a short Markdown phrase: `string`, `integer` or null, array of X, ..."""
     if "$ref" in schema:
         return _link(schema["$ref"])
+    if _is_duration(schema):
+        nullable = any(m.get("type") == "null" for m in schema["anyOf"])
+        return "duration" + (" or `null`" if nullable else "")
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " or ".join(dict.fromkeys(type_of(s) for s in schema[key]))
@@ -79,12 +90,15 @@ def _notes(schema: dict[str, Any]) -> str:
     """Description, then bounds and descriptions of the alternatives, then the default."""
     parts = []
     if schema.get("description"):
-        parts.append(text(schema["description"]))
+        parts.append(text(schema["description"]).rstrip("."))
+    if _is_duration(schema):
+        parts.append("seconds, or a string such as `500ms`, `1.5s`, `10m`, `2d`")
+        return _sentences(parts)
     members = schema.get("anyOf") or schema.get("oneOf") or [schema]
     for member in members:
         bits = []
         if member is not schema and member.get("description"):
-            bits.append(text(member["description"]))
+            bits.append(text(member["description"]).rstrip("."))
         bits.extend(text(b) if not b.startswith("matches") else b for b in _bounds(member))
         items = member.get("items")
         if isinstance(items, dict) and "$ref" not in items:
@@ -94,7 +108,13 @@ def _notes(schema: dict[str, Any]) -> str:
             parts.append((f"{label}: " if label else "") + "; ".join(bits))
     if "default" in schema and schema["default"] is not None:
         parts.append(f"default {code(json.dumps(schema['default']))}")
-    return ". ".join(parts)
+    return _sentences(parts)
+
+
+def _sentences(parts: list[str]) -> str:
+    """Parts as sentences: each capitalised, each ending with a full stop."""
+    done = [p[0].upper() + p[1:] for p in parts if p]
+    return " ".join(p if p.endswith(".") else p + "." for p in done)
 
 
 def _schema_section(name: str, schema: dict[str, Any]) -> str:

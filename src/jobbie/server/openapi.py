@@ -12,9 +12,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from jobbie import __version__
+from jobbie import __version__, models
 from jobbie.errors import NotFound
 from jobbie.models import QUEUE_NAME_PATTERN, ErrorBody
+from jobbie.server.fielddocs import describe_fields
 from jobbie.server.runtime import runtime
 from jobbie.wirenum import schema_hook
 
@@ -76,6 +77,7 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
         rules = getattr(type_, "json_schema_rules", None)
         if rules is not None:
             components[type_.__name__].update(rules)
+    describe_fields(components, models)
     schema_of = dict(zip(types, schemas, strict=True))
 
     def schema(shape: Any) -> dict[str, Any]:
