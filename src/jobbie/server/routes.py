@@ -200,6 +200,8 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/openapi.json", openapi.openapi_json, "This OpenAPI 3.1 document", S,
              None, {200: None}),
     Endpoint("GET", "/docs", openapi.docs, "Swagger UI", S, None, {200: None}),
+    Endpoint("GET", "/docs/{asset}", openapi.docs_asset, "Swagger UI's files (shipped)", S,
+             None, {200: None}, (404,)),
 )  # fmt: skip
 
 
