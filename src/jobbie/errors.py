@@ -31,6 +31,14 @@ class Unauthorized(JobbieError):
     status = 401
 
 
+class Forbidden(JobbieError):
+    """A request this server refuses to serve: a read-only key asking for a change, a browser
+    request from another site, or a Host name this server does not answer to."""
+
+    code = "FORBIDDEN"
+    status = 403
+
+
 class NotFound(JobbieError):
     """The job, queue, batch or schedule does not exist."""
 
@@ -79,6 +87,7 @@ ERRORS_BY_CODE: dict[str, type[JobbieError]] = {
         JobbieError,
         ValidationError,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         LeaseLost,

@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobbie.errors import JobbieError, Unavailable, ValidationError
+from jobbie.errors import ValidationError
 from jobbie.models import (
     QUEUE_NAME_PATTERN,
     BulkAccepted,
@@ -18,7 +18,7 @@ from jobbie.models import (
     ClusterStatus,
     ConcurrencyRequest,
     DeleteQueueResponse,
-    Health,
+    DryRunResponse,
     MoveRequest,
     QueueList,
     ScheduleList,
@@ -94,20 +94,6 @@ async def remove_throttle(request: Request) -> Response:
     return json_response(await store(request).set_throttle(queue_name(request), None, None))
 
 
-async def healthz(request: Request) -> Response:
-    """200 while the database answers; 503 once shutdown has begun."""
-    rt = runtime(request)
-    if rt.draining:
-        raise Unavailable("the server is shutting down")
-    try:
-        await store(request).ping()
-    except JobbieError:
-        raise
-    except Exception as exc:
-        raise Unavailable(f"the database does not answer: {exc}") from None
-    return json_response(Health(status="ok"))
-
-
 async def retry_job(request: Request) -> Response:
     return json_response(await store(request).retry_job(request.path_params["job_id"]))
 
@@ -141,7 +127,10 @@ async def delete_queue(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     req = await decode(request, BulkRequest)
-    result = await store(request).bulk(validation.bulk_spec(req))
+    spec = validation.bulk_spec(req)
+    if req.dry_run:
+        return json_response(DryRunResponse(matched=await store(request).bulk_matches(spec)))
+    result = await store(request).bulk(spec)
     return json_response(result, 202 if isinstance(result, BulkAccepted) else 200)
 
 

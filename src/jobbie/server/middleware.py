@@ -16,6 +16,7 @@ import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobbie.keys import ApiKey
 from jobbie.logs import AccessLog, request_id
 from jobbie.models import ErrorBody
 
@@ -25,13 +26,17 @@ _REQUEST_ID = b"x-request-id"
 # (method, route template, status, seconds)
 Observer = Callable[[str, str, int, float], None]
 _OPEN_PATHS = ("/healthz",)
+_SEARCH_PATH = "/api/v1/jobs/search"
+# The scope key holding the caller's name for the audit log (see jobbie.keys).
+ACTOR = "jobbie.actor"
+_PROTECTABLE = ("/metrics", "/openapi.json")
 
 
 def _error_body(status: int, code: str, message: str) -> tuple[int, bytes]:
     return status, msgspec.json.encode(ErrorBody(error=message, code=code))
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
     _, body = _error_body(status, code, message)
     await send(
         {
@@ -92,7 +97,7 @@ class RequestContextMiddleware:
             if status == 0:
                 status = 500
                 message = f"internal server error (request id {rid.decode()})"
-                await _send_error(send_with_id, 500, "INTERNAL", message)
+                await send_error(send_with_id, 500, "INTERNAL", message)
         finally:
             elapsed = time.perf_counter() - started
             if self.observe is not None:
@@ -107,29 +112,47 @@ class RequestContextMiddleware:
 
 class GuardMiddleware:
     """Refuses requests before any handler runs: a missing or wrong API key (401) on /api/
-    routes, and a declared body over the size limit (413)."""
+    routes, a read-only key asking for anything but a read (403), and a declared body over
+    the size limit (413). The key's actor name goes into the scope for the audit log."""
 
-    def __init__(self, app: ASGIApp, *, api_keys: Sequence[str], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: Sequence[ApiKey],
+        max_body_bytes: int,
+        protect_metrics: bool = False,
+    ) -> None:
         self.app = app
-        self.keys = [k.encode() for k in api_keys]
+        self.keys = [(k.secret.encode(), k) for k in api_keys]
         self.max_body_bytes = max_body_bytes
+        # With --protect-metrics these need a key too (they tell queue names and volumes).
+        self.protected = _PROTECTABLE if protect_metrics else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        needs_key = self.keys and path.startswith("/api/") and path not in _OPEN_PATHS
-        if needs_key and not self._authorised(scope):
-            await _send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
-            return
+        needs_key = self.keys and (
+            (path.startswith("/api/") and path not in _OPEN_PATHS) or path in self.protected
+        )
+        if needs_key:
+            key = self._authorised(scope)
+            if key is None:
+                await send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
+                return
+            if key.read_only and not _is_read(scope["method"], path):
+                await send_error(send, 403, "FORBIDDEN", "this API key may only read")
+                return
+            scope[ACTOR] = key.actor
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await _send_error(send, 400, "VALIDATION_ERROR", "invalid Content-Length")
+                    await send_error(send, 400, "VALIDATION_ERROR", "invalid Content-Length")
                     return
                 if int(value) > self.max_body_bytes:
-                    await _send_error(
+                    await send_error(
                         send,
                         413,
                         "PAYLOAD_TOO_LARGE",
@@ -139,16 +162,22 @@ class GuardMiddleware:
                 break
         await self.app(scope, receive, send)
 
-    def _authorised(self, scope: Scope) -> bool:
+    def _authorised(self, scope: Scope) -> ApiKey | None:
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() != b"bearer":
-                    return False
+                    return None
                 token = token.strip()
                 # Compare against every key so the time taken does not tell which one matched.
-                matched = False
-                for key in self.keys:
-                    matched |= hmac.compare_digest(token, key)
+                matched = None
+                for secret, key in self.keys:
+                    if hmac.compare_digest(token, secret):
+                        matched = key
                 return matched
-        return False
+        return None
+
+
+def _is_read(method: str, path: str) -> bool:
+    """What a read-only key may call: every GET, and job search (a read with a body)."""
+    return method in ("GET", "HEAD") or (method == "POST" and path == _SEARCH_PATH)
