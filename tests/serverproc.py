@@ -38,6 +38,7 @@ class ServerProcess:
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         test_clock: bool = True,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -46,12 +47,15 @@ class ServerProcess:
         self.extra_args = extra_args
         self.env = env
         self.test_clock = test_clock
+        # A command the server runs under (e.g. unshare with a size-limited tmpfs mount).
+        self.prefix = prefix
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start the server and wait until /healthz answers."""
         cmd = [
+            *self.prefix,
             sys.executable,
             "-m",
             "jobbie",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobbie.errors import (
     Conflict,
+    Forbidden,
     JobbieError,
     LeaseLost,
     NotFound,
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Conflict",
+    "Forbidden",
     "Job",
     "JobContext",
     "JobbieError",

@@ -353,6 +353,16 @@ class Health(_Response):
     status: str
 
 
+class Readiness(_Response):
+    """`/readyz`: whether writes work now (`database`) and the writer runs (`writer`)."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "failing"]
+    writer: Literal["running", "stopped"]
+    # The last database error while writes fail.
+    error: str | None = None
+
+
 class ErrorBody(_Response):
     error: str
     code: str

@@ -9,6 +9,7 @@ import msgspec
 from jobbie.errors import (
     ERRORS_BY_CODE,
     Conflict,
+    Forbidden,
     JobbieError,
     NotFound,
     PayloadTooLarge,
@@ -36,6 +37,7 @@ class ServerUnreachable(JobbieError):
 _BY_STATUS: dict[int, type[JobbieError]] = {
     400: ValidationError,
     401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,

@@ -44,7 +44,7 @@ async def enqueue_batch(call: Call) -> Reply:
 
 async def fetch(call: Call) -> Reply:
     req = await call.json(FetchRequest)
-    params, timeout = validation.fetch_params(req)
+    params, timeout = validation.fetch_params(req, call.rt.settings.max_response_bytes)
     rt = call.rt
     if rt.draining:
         raise Unavailable("the server is shutting down")

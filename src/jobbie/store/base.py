@@ -47,6 +47,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    Readiness,
     Schedule,
     SearchResponse,
     WorkerInfo,
@@ -64,7 +65,9 @@ from jobbie.store.params import (
 )
 from jobbie.store.search import SearchFilter
 
-# Called after every committed write group with the queues that may have new work.
+# Called after every committed write group with the queues that may have new work. A Mapping
+# of queue -> new jobs (e.g. `jobbie.notifier.Wakes`) lets the notifier wake only that many
+# long-polls; a plain iterable wakes every long-poll on those queues.
 CommitCallback = Callable[[Iterable[str]], None]
 
 
@@ -269,6 +272,12 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
+        ...
+
+    async def readiness(self) -> Readiness:
+        """Whether writes work now and the writer runs; never raises. While writes fail the
+        backend probes with a small write every few seconds, so this turns ready again on
+        its own once they work."""
         ...
 
     async def maintain(self) -> dict[str, int]:

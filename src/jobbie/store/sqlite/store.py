@@ -23,6 +23,7 @@ from jobbie.models import (
     FailResponse,
     JobDetail,
     Queue,
+    Readiness,
     Schedule,
     SearchResponse,
     WorkerInfo,
@@ -289,6 +290,22 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._reader.run(queries.ping)
 
+    async def readiness(self) -> Readiness:
+        running = self._writer.running
+        error = self._writer.failing
+        if running and error is None:
+            try:
+                await self.ping()
+            except JobbieError as exc:
+                error = exc.message
+        ok = running and error is None
+        return Readiness(
+            status="ok" if ok else "unavailable",
+            database="ok" if error is None else "failing",
+            writer="running" if running else "stopped",
+            error=error,
+        )
+
     # --- maintenance -------------------------------------------------------------------------
 
     async def maintain(self) -> dict[str, int]:
@@ -325,6 +342,9 @@ class SqliteStore:
 
     async def prune_workers(self, retention: Retention) -> int:
         return await self._writer.run(lambda tx: sweep.prune_workers(tx, retention))
+
+    async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_idle_queues(tx, retention, limit))
 
     async def close(self) -> None:
         await self._bulk.close()
