@@ -1,7 +1,7 @@
 """Jobbie: a language-agnostic background-job server (HTTP/JSON, embedded SQLite).
 
 The client (`Client`, `AsyncClient`, `Worker`, ...) is imported on first use, so the server
-and the `jobbie` command do not pay for httpx at start-up.
+and the `jobbie` command do not pay for the HTTP client libraries at start-up.
 """
 
 from __future__ import annotations

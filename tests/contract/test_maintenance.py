@@ -85,12 +85,6 @@ async def test_events_are_pruned_after_their_retention(store: Store) -> None:
     assert await state(store, job_id) == "scheduled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: once pruning empties the events table, SQLite hands out ids from 1 again"
-    " (INTEGER PRIMARY KEY without AUTOINCREMENT), so a stream resuming after an older id"
-    " misses the new events",
-)
 async def test_event_ids_keep_growing_after_pruning(store: Store) -> None:
     await enqueue(store, "q", delay=10 * 86_400)
     last = await store.last_event_id()

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from jobbie.errors import (
@@ -19,6 +20,9 @@ from jobbie.errors import (
     ValidationError,
 )
 from jobbie.models import ErrorBody
+
+if TYPE_CHECKING:
+    from jobbie.client._transport import Response
 
 __all__ = ["ServerUnreachable", "error_from_response"]
 
@@ -46,7 +50,7 @@ _BY_STATUS: dict[int, type[JobbieError]] = {
 }
 
 
-def error_from_response(resp: httpx.Response) -> JobbieError:
+def error_from_response(resp: Response) -> JobbieError:
     """The exception for an error answer (status >= 400), carrying the server's message and
     code; the request id is attached as a note for bug reports."""
     try:

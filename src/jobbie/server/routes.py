@@ -76,12 +76,21 @@ ROUTES: tuple[Endpoint, ...] = (
         fast=True,
     ),
     Endpoint(
-        "POST", "/api/v1/ack/batch", worker_api.ack_batch, "Complete several attempts", W,
-        m.AckBatchRequest, {200: m.AckBatchResponse}, (400, 413, 415), fast=True,
+        "POST", "/api/v1/ack/batch", worker_api.ack_batch,
+        "Complete several attempts (with `next`: and lease more jobs in the same transaction)",
+        W, m.AckBatchRequest, {200: (m.AckBatchResponse, m.AckBatchNextResponse)},
+        (400, 413, 415), fast=True,
     ),
     Endpoint(
-        "POST", "/api/v1/ack/{job_id}", worker_api.ack, "Complete an attempt", W,
-        m.AckRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415), fast=True,
+        "POST", "/api/v1/ack/{job_id}", worker_api.ack,
+        "Complete an attempt (with `next`: and lease more jobs in the same transaction)", W,
+        m.AckRequest, {200: (m.StatusResponse, m.AckNextResponse)},
+        (400, 404, 409, 413, 415), fast=True,
+    ),
+    Endpoint(
+        "POST", "/api/v1/fail/batch", worker_api.fail_batch,
+        "Fail several attempts; each succeeds or fails on its own", W,
+        m.FailBatchRequest, {200: m.FailBatchResponse}, (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/fail/{job_id}", worker_api.fail,
@@ -171,6 +180,8 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/openapi.json", openapi.openapi_json, "This OpenAPI 3.1 document", S,
              None, {200: None}),
     Endpoint("GET", "/docs", openapi.docs, "Swagger UI", S, None, {200: None}),
+    Endpoint("GET", "/docs/{asset}", openapi.docs_asset, "Swagger UI's files (shipped)", S,
+             None, {200: None}, (404,)),
 )  # fmt: skip
 
 

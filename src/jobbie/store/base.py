@@ -139,6 +139,22 @@ class Store(Protocol):
         """
         ...
 
+    async def ack_next(self, params: AckParams, next_: FetchParams) -> tuple[str, list[FetchedJob]]:
+        """Complete an attempt and, in the same transaction, lease up to `next_.count` jobs
+        exactly as `fetch` would (never waiting). When the ack fails nothing is leased."""
+        ...
+
+    async def ack_batch_next(
+        self, acks: list[AckParams], next_: FetchParams
+    ) -> tuple[list[str | JobbieError], list[FetchedJob]]:
+        """`ack_batch`, then lease up to `next_.count` jobs in the same transaction whatever
+        the acks' own outcomes."""
+        ...
+
+    async def fail_batch(self, fails: list[FailParams]) -> list[FailResponse | JobbieError]:
+        """Fail several attempts in one transaction; each succeeds or fails on its own."""
+        ...
+
     async def release(self, params: ReleaseParams) -> str:
         """Hand an active job back without using a retry (its attempt is undone; a checkpoint
         given replaces the stored one); `cancelled` when a cancel was requested. Errors as for

@@ -21,6 +21,7 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FetchedJob,
     JobDetail,
     Queue,
     Readiness,
@@ -49,6 +50,7 @@ from jobbie.store.sqlite import (
     claim,
     enqueue,
     finish,
+    finish_many,
     manage,
     queries,
     schedules,
@@ -141,6 +143,17 @@ class SqliteStore:
 
     async def release(self, params: ReleaseParams) -> str:
         return await self._writer.run(lambda tx: finish.release(tx, params))
+
+    async def ack_next(self, params: AckParams, next_: FetchParams) -> tuple[str, list[FetchedJob]]:
+        return await self._writer.run(lambda tx: finish_many.ack_then_claim(tx, params, next_))
+
+    async def ack_batch_next(
+        self, acks: list[AckParams], next_: FetchParams
+    ) -> tuple[list[str | JobbieError], list[FetchedJob]]:
+        return await self._writer.run(lambda tx: finish_many.ack_many_then_claim(tx, acks, next_))
+
+    async def fail_batch(self, fails: list[FailParams]) -> list[FailResponse | JobbieError]:
+        return await self._writer.run(lambda tx: finish_many.fail_many(tx, fails))
 
     async def heartbeat(self, params: HeartbeatParams) -> dict[str, str]:
         return await self._writer.run(lambda tx: claim.heartbeat(tx, params))
