@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobbie.keys import ApiKey, parse_keys
 from jobbie.store.factory import check_database_url
 from jobbie.store.params import Retention
 from jobbie.timeutil import parse_duration_ms
@@ -36,7 +37,14 @@ class Settings:
     """`--durability full`: every acknowledged write is fsync-ed (SQLite synchronous=FULL);
     False is `--durability fast` (synchronous=NORMAL: a power loss may lose the last writes)."""
     api_keys: tuple[str, ...] = ()
-    """Bearer keys every `/api/` route requires (none: no authentication)."""
+    """Bearer keys every `/api/` route requires (none: no authentication); an entry may be
+    named, `name=secret` (see `jobbie.keys`)."""
+    read_only_api_keys: tuple[str, ...] = ()
+    """Keys that may read (GET routes, job search, the whole web console) and nothing else."""
+    session_ttl_s: int = 12 * 3600
+    """How long a web console session lasts (`JOBBIE_SESSION_TTL`)."""
+    audit_retention_ms: int = 90 * 86_400_000
+    """How long the audit log keeps an entry (`JOBBIE_RETENTION_AUDIT`)."""
     scheduler_interval: float = 1.0
     """Seconds between scheduler passes (promotions, lease reclaims, expiry, cron, pruning)."""
     cors_origins: tuple[str, ...] = ()
@@ -116,6 +124,14 @@ class Settings:
             values["durable"] = durability == "full"
         if (keys := pick("api_key")) is not None:
             values["api_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        if (keys := pick("read_only_api_key")) is not None:
+            values["read_only_api_keys"] = tuple(
+                k.strip() for k in str(keys).split(",") if k.strip()
+            )
+        if (audit := pick("retention_audit")) is not None:
+            values["audit_retention_ms"] = parse_duration_ms(audit, "retention_audit")
+        if (session_ttl := pick("session_ttl")) is not None:
+            values["session_ttl_s"] = parse_duration_ms(session_ttl, "session_ttl") // 1000
         if (interval := pick("scheduler_interval")) is not None:
             values["scheduler_interval"] = float(interval)
             if values["scheduler_interval"] <= 0:
@@ -142,6 +158,11 @@ class Settings:
         if retention:
             values["retention"] = Retention(**retention)
         return cls(**values)
+
+    @property
+    def keys(self) -> tuple[ApiKey, ...]:
+        """Every API key, full and read-only, with its name."""
+        return parse_keys(self.api_keys, self.read_only_api_keys)
 
     @property
     def bind(self) -> str:
