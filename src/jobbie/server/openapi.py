@@ -46,6 +46,7 @@ _STATUS_TEXT = {
     204: "No job arrived within the timeout",
     400: "Validation error",
     401: "Missing or invalid API key",
+    403: "Cross-site request, or a Host name this server does not answer to",
     404: "Not found",
     409: "Conflict with the current state (or LEASE_LOST)",
     413: "Body or value over its size limit",
@@ -109,7 +110,7 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
             responses[str(status)] = entry
         errors = set(route.errors)
         if route.path.startswith("/api/"):
-            errors.add(401)
+            errors.update((401, 403))
         for status in sorted(errors):
             responses[str(status)] = {
                 "description": _STATUS_TEXT[status],
