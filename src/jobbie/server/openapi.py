@@ -51,7 +51,7 @@ _STATUS_TEXT = {
     204: "No job arrived within the timeout",
     400: "Validation error",
     401: "Missing or invalid API key",
-    403: "Cross-site request, or a Host name this server does not answer to",
+    403: "A read-only key asking for a change, a cross-site request, or a foreign Host",
     404: "Not found",
     409: "Conflict with the current state (or LEASE_LOST)",
     413: "Body or value over its size limit",
