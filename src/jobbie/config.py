@@ -60,8 +60,9 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     """How long finished jobs and events are kept before the scheduler prunes them:
     `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d), `JOBBIE_RETENTION_DEAD`
-    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h); each a duration like
-    12h or 90d."""
+    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h),
+    `JOBBIE_RETENTION_QUEUES` (empty queues with the default configuration, 7d); each a
+    duration like 12h or 90d."""
     access_log: bool = True
     """One JSON access-log line per request, at info level."""
     test_clock: bool = False

@@ -83,7 +83,9 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
 
     def schema(shape: Any) -> dict[str, Any]:
         if isinstance(shape, tuple):
-            return {"oneOf": [schema_of[t] for t in shape]}
+            # anyOf: response shapes may overlap (an extra field is allowed), so more than one
+            # can match a body, which oneOf would call invalid.
+            return {"anyOf": [schema_of[t] for t in shape]}
         return dict(schema_of[shape])
 
     paths: dict[str, dict[str, Any]] = {}
