@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -63,6 +64,7 @@ from bench.run import (
 from jobbie.models import SearchRequest
 from jobbie.store.params import BulkSpec
 from jobbie.store.search import search_filter
+from jobbie.store.signature import error_signature
 from jobbie.store.sqlite.bulk import match_clause
 from jobbie.store.sqlite.search_sql import count_sql, page_sql
 from jobbie.store.sqlite.store import DB_FILE
@@ -482,6 +484,36 @@ def measure_searches(
     return timings, bodies
 
 
+def measure_console(server: Server, reps: int) -> list[Timing]:
+    """Time the web console's pages (client time for the whole HTML answer)."""
+    q = SEARCH_QUEUE
+    with httpx.Client(base_url=server.url, timeout=600) as client:
+        dead = client.post(SEARCH, json={"queue": q, "state": ["dead"], "limit": 1}).json()
+        job = dead["jobs"][0]
+    sig = error_signature(job["last_error"]) or ""
+    pages = [
+        ("console: dashboard", "/ui/"),
+        (f"console: queue {q}", f"/ui/queues/{q}"),
+        ("console: failures", "/ui/failures"),
+        ("console: job page", f"/ui/jobs/{job['id']}"),
+        ("console: jobs, queue + state dead", f"/ui/jobs?queue={q}&state=dead"),
+        ("console: jobs, error_signature", "/ui/jobs?" + urlencode({"error_signature": sig})),
+    ]
+    timings = []
+    for label, path in pages:
+
+        def call(client: httpx.Client, path: str = path) -> dict[str, Any]:
+            r = client.get(path)
+            check(r.status_code == 200, f"{path}: {r.status_code}")
+            return {}
+
+        timing, _ = time_calls(server, label, reps, call)
+        timings.append(timing)
+        median = sorted(timing.client_ms)[len(timing.client_ms) // 2]
+        print(f"  {label}: {median:.1f} ms", flush=True)
+    return timings
+
+
 # --- query plans ----------------------------------------------------------------------------------
 
 
@@ -782,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         steps = setup(server, layout, live_jobs)
         timings, bodies = measure_searches(server, layout, reps)
+        timings += measure_console(server, reps)
         plans = query_plans(server, bodies)
         bulk = run_bulk(server, layout, 300)
         server.ensure_alive()

@@ -257,18 +257,14 @@ class AckBatchResult(_Response):
 
 class AckBatchResponse(_Response):
     results: list[AckBatchResult]
+    next: list[FetchedJob] | UnsetType = UNSET  # only when the request asked for `next`
 
 
-class AckNextResponse(_Response):
-    """The answer to an ack that asked for `next`: its status and the jobs leased with it."""
+class AckResponse(_Response):
+    """The answer to an ack: its status, and the jobs leased with it when `next` was asked."""
 
     status: str
-    next: list[FetchedJob]
-
-
-class AckBatchNextResponse(_Response):
-    results: list[AckBatchResult]
-    next: list[FetchedJob]
+    next: list[FetchedJob] | UnsetType = UNSET
 
 
 class FailResponse(_Response):

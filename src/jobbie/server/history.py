@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 
+from jobbie.errors import JobbieError
 from jobbie.store.base import Store
 from jobbie.store.history import SNAPSHOT_INTERVAL_S
 
@@ -30,9 +31,16 @@ class HistoryRecorder:
             await self._task
 
     async def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 await self._store.record_history()
+                failing = False
+            except JobbieError as exc:
+                # The database refuses writes (a full disk...): said once, retried quietly.
+                if not failing:
+                    log.warning("queue history snapshot skipped: %s", exc.message)
+                failing = True
             except Exception:
                 log.exception("queue history snapshot failed")  # retried next interval
             with contextlib.suppress(TimeoutError):

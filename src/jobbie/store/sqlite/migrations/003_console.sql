@@ -2,7 +2,11 @@
 -- failures page groups failures and `error_signature` filters searches through an index.
 ALTER TABLE jobs ADD COLUMN error_signature TEXT;
 
-CREATE INDEX jobs_error_signature ON jobs (error_signature, state)
+-- Searches by signature, newest first (the search's default sort) without sorting matches.
+CREATE INDEX jobs_error_signature ON jobs (error_signature, created_at)
+    WHERE error_signature IS NOT NULL;
+-- The failures page: a covering read of the dead and retrying jobs only.
+CREATE INDEX jobs_failures ON jobs (state, error_signature, queue, failed_at)
     WHERE error_signature IS NOT NULL;
 
 -- Every management action through the API or the console, newest first by id; entries older
