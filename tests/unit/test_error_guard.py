@@ -4,6 +4,7 @@ request id, on the Starlette path and on the raw ASGI path alike (never plain te
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 
 import httpx
@@ -32,7 +33,9 @@ def call(app: object) -> httpx.Response:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await client.get("/boom", headers={"x-request-id": "rid-42"})
 
-    return asyncio.run(go())
+    # A thread of its own: an event loop may already run in this one (browser tests).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
 
 
 @pytest.mark.parametrize("path", ["starlette", "asgi"])

@@ -51,6 +51,7 @@ _STATUS_TEXT = {
     204: "No job arrived within the timeout",
     400: "Validation error",
     401: "Missing or invalid API key",
+    403: "A read-only key asking for a change, a cross-site request, or a foreign Host",
     404: "Not found",
     409: "Conflict with the current state (or LEASE_LOST)",
     413: "Body or value over its size limit",
@@ -82,7 +83,9 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
 
     def schema(shape: Any) -> dict[str, Any]:
         if isinstance(shape, tuple):
-            return {"oneOf": [schema_of[t] for t in shape]}
+            # anyOf: response shapes may overlap (an extra field is allowed), so more than one
+            # can match a body, which oneOf would call invalid.
+            return {"anyOf": [schema_of[t] for t in shape]}
         return dict(schema_of[shape])
 
     paths: dict[str, dict[str, Any]] = {}
@@ -115,7 +118,7 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
             responses[str(status)] = entry
         errors = set(route.errors)
         if route.path.startswith("/api/"):
-            errors.add(401)
+            errors.update((401, 403))
         for status in sorted(errors):
             responses[str(status)] = {
                 "description": _STATUS_TEXT[status],
