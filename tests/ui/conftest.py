@@ -45,7 +45,7 @@ def _require_browser() -> None:
     pytest.skip(ENABLE_HINT)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     _require_browser()
     from playwright.sync_api import sync_playwright
@@ -56,7 +56,7 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the browser tests (without keys); tests isolate by queue name."""
     _require_browser()
