@@ -4,14 +4,17 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test soak lint format bench bench-compare bench-manage clean
+.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-compare bench-manage clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The pinned versions of requirements/dev.txt (`make lock`), plus Jobbie itself in editable
+# mode. Naming the extras too lets a dependency added to pyproject.toml but not locked yet
+# install anyway, until the next `make lock`.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -e '.[dev,docs]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -30,14 +33,39 @@ soak: $(STAMP)
 		$(BIN)/python -m pytest -s --timeout 1800 $(FAULT_TESTS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/gen
+	$(BIN)/ruff format --check src tests bench docs/gen
 	$(BIN)/mypy
 	$(BIN)/hadolint deploy/Dockerfile
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench docs/gen
+	$(BIN)/ruff check --fix src tests bench docs/gen
+
+# The documentation site (MkDocs + Material) into build/site; --strict fails on any warning
+# (a broken link or anchor, a missing page, an unknown generated section).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+# Lock files from pyproject.toml: requirements/dev.txt (dev + docs extras: make install, CI)
+# and requirements/docker.txt (runtime only: the Docker image). Re-run after changing a
+# dependency; pins still allowed by pyproject.toml are kept. lock-upgrade takes the newest.
+LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+        --no-emit-index-url --no-emit-find-links
+# Needs only pip-tools in the virtualenv, not the lock files it writes.
+$(BIN)/pip-compile:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4'
+
+lock: $(BIN)/pip-compile
+	$(LOCK) $(LOCK_ARGS) --extra dev --extra docs -o requirements/dev.txt pyproject.toml
+	$(LOCK) $(LOCK_ARGS) -o requirements/docker.txt pyproject.toml
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -58,4 +86,4 @@ bench-manage: $(STAMP)
 	$(BIN)/python -m bench.manage
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .ruff_cache

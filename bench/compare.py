@@ -1,6 +1,6 @@
 """Jobbie against Huey and RQ in one run: `python -m bench.compare [--quick] [--json PATH]`.
 
-The workloads of `../shared/PERFORMANCE.md` (N = 10,000 no-op jobs; default durability; every
+The workloads of bench/README.md (N = 10,000 no-op jobs; default durability; every
 process shares the machine's cores), measured on three systems alternately within each run
 (for each run, for each workload: Jobbie, Huey, RQ), median of `--runs` runs with min-max, and
 Jobbie's ratio to each peer:

@@ -3,9 +3,9 @@
 Each workload run starts a fresh server process with its own data directory (default
 durability, i.e. synchronous=FULL), drives it over HTTP from this process, checks that the work
 was really done (counts, ids, statuses), stops the server with SIGTERM and reports the median of
-`--runs` runs with min-max. The method is `../shared/PERFORMANCE.md`: server and load generator
-share the machine's cores, so every figure includes the client; the client CPU columns show how
-much of the machine the client took.
+`--runs` runs with min-max. Server and load generator share the machine's cores, so every
+figure includes the client; the client CPU columns show how much of the machine the client
+took.
 
 Workloads:
   A1   enqueue, one job per POST /api/v1/enqueue, 1 client (raw asyncio HTTP/1.1 by default)

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,9 +257,10 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     tmp = tmp_path_factory.mktemp("image")
     build, runtime = build_stage_and_runtime(parse_dockerfile(DOCKERFILE))
     assert "pip wheel" in " ".join(build.all("RUN")), "the build stage does not build a wheel"
-    assert any("pip install" in r and ".whl" in r for r in runtime.all("RUN")), (
-        "the runtime stage does not install the wheel"
-    )
+    installs = [r for r in runtime.all("RUN") if "pip install" in r and ".whl" in r]
+    assert installs, "the runtime stage does not install the wheel"
+    lock = "requirements/docker.txt"
+    assert f"source={lock}" in installs[0], f"the runtime stage does not install from {lock}"
 
     context = tmp / "context"
     stage_build_context(build, context)
@@ -266,11 +268,15 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps"]
     run([*pip_wheel, "--wheel-dir", str(wheels), str(context)], timeout=300)
     (wheel,) = wheels.glob("jobbie-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for shipped in ("swagger-ui-bundle.js", "swagger-ui.css", "jobbie-init.js", "LICENSE"):
+        assert f"jobbie/server/static/swagger/{shipped}" in names, f"{shipped} not in the wheel"
 
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", str(venv)], timeout=120)
     pip_install = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir"]
-    run([*pip_install, str(wheel)], timeout=600)
+    run([*pip_install, "-r", str(ROOT / lock), str(wheel)], timeout=600)
     where = run(
         [str(venv / "bin" / "python"), "-c", "import jobbie; print(jobbie.__file__)"],
         timeout=60,
@@ -297,6 +303,8 @@ def test_image_entrypoint_serves_the_quick_start_and_stops_on_sigterm(
         assert container.healthcheck() == 0, container.log()
 
         with httpx.Client(base_url=container.url, timeout=30.0) as api:
+            # Swagger UI is served from the files shipped in the wheel.
+            assert api.get("/docs/swagger-ui-bundle.js").status_code == 200
             json_headers = {"Content-Type": "application/json"}
             r = api.post(
                 "/api/v1/enqueue",

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from jobbie.cli import bulk, jobs, queues, schedules, search, serve, status, top
+from jobbie.cli import backup, bulk, jobs, queues, schedules, search, serve, status, top
 from jobbie.cli.remote import EXIT_REFUSED, EXIT_USAGE
 
 __all__ = ["app", "main"]
@@ -60,6 +60,7 @@ _OVERVIEW = "Overview"
 for panel, command in (
     (_PROCESSES, serve.server),
     (_PROCESSES, serve.worker),
+    (_PROCESSES, backup.backup),
     (_JOBS, jobs.enqueue),
     (_JOBS, jobs.inspect),
     (_JOBS, jobs.retry),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from jobbie import __version__
+from jobbie import __version__, models
+from jobbie.errors import NotFound
 from jobbie.models import QUEUE_NAME_PATTERN, ErrorBody
+from jobbie.server.fielddocs import describe_fields
 from jobbie.server.runtime import runtime
 from jobbie.wirenum import schema_hook
 
@@ -43,6 +47,7 @@ _PATH_PARAM = re.compile(r"{(\w+)}")
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
+    202: "Accepted: running in the background",
     204: "No job arrived within the timeout",
     400: "Validation error",
     401: "Missing or invalid API key",
@@ -72,6 +77,7 @@ def build_document(routes: Sequence[Endpoint]) -> dict[str, Any]:
         rules = getattr(type_, "json_schema_rules", None)
         if rules is not None:
             components[type_.__name__].update(rules)
+    describe_fields(components, models)
     schema_of = dict(zip(types, schemas, strict=True))
 
     def schema(shape: Any) -> dict[str, Any]:
@@ -139,15 +145,44 @@ async def openapi_json(request: Request) -> Response:
     return Response(runtime(request).openapi, media_type="application/json")
 
 
-_SWAGGER = """<!doctype html>
+# Swagger UI ships inside the package (static/swagger/, see its README.md): /docs works offline.
+SWAGGER_UI_VERSION = "5.35.0"
+_STATIC = Path(__file__).parent / "static" / "swagger"
+_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "jobbie-init.js": "text/javascript; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+    "LICENSE": "text/plain; charset=utf-8",
+}
+PATH_PARAMS["asset"] = {"type": "string", "enum": sorted(_ASSETS)}
+_SWAGGER = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Jobbie API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+<link rel="stylesheet" href="/docs/swagger-ui.css?v={SWAGGER_UI_VERSION}">
+<link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+</head><body><div id="swagger-ui" data-url="/openapi.json"></div>
+<script src="/docs/swagger-ui-bundle.js?v={SWAGGER_UI_VERSION}"></script>
+<script src="/docs/jobbie-init.js?v={__version__}"></script>
 </body></html>"""
 
 
 async def docs(request: Request) -> Response:
-    """Swagger UI for /openapi.json."""
+    """Swagger UI for /openapi.json, from the files shipped in the package."""
     return HTMLResponse(_SWAGGER)
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    return (_STATIC / name).read_bytes()
+
+
+async def docs_asset(request: Request) -> Response:
+    """One of Swagger UI's files; anything else is 404."""
+    name = request.path_params["asset"]
+    media_type = _ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"no such file: /docs/{name}")
+    # The page's URLs carry the version (?v=), so an upgrade is never served from a cache.
+    return Response(
+        _asset(name), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+    )

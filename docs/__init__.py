@@ -1,0 +1,1 @@
+"""The documentation site: pages (Markdown) and, in gen/, the generators of its references."""
