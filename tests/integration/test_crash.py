@@ -3,7 +3,8 @@
 Threads enqueue, fetch and ack in a loop; the server is killed with SIGKILL in the middle.
 Only requests that got an answer count. After a restart on the same data directory: every
 answered enqueue exists, every answered ack is completed, every job not completed is handed
-out again once its lease expires (at-least-once), and integrity_check is ok. The restarted
+out again once its lease expires (at-least-once), a batch finished across the crash fires
+its callback exactly once, and integrity_check is ok. The restarted
 server is the next run's victim. `JOBBIE_CRASH_RUNS` sets the number of runs (3 in
 `make test`, 20 in `make soak`); durability alternates between full and fast (`fast` may lose
 writes to a power cut, never to a process crash).
@@ -15,10 +16,13 @@ import os
 from functools import partial
 from pathlib import Path
 
+import httpx
+
 from tests.integration.faultload import Load, Record, audit, report, wait_for
 from tests.serverproc import ServerProcess
 
 RUNS = int(os.environ.get("JOBBIE_CRASH_RUNS", "3"))
+BATCH = 30
 
 
 def _start(data_dir: Path, run: int) -> ServerProcess:
@@ -42,6 +46,17 @@ def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
     try:
         for run in range(RUNS):
             record = Record(queue=f"crash.q{run}")
+            # A batch in the same queue: its jobs finish before, during or after the kill.
+            batch = httpx.post(
+                f"{server.url}/api/v1/enqueue/batch",
+                json={
+                    "jobs": [{"queue": record.queue, "payload": i} for i in range(BATCH)],
+                    "batch": {"callback_queue": f"{record.queue}.done"},
+                },
+                timeout=30,
+            )
+            assert batch.status_code == 201, batch.text
+            record.enqueued.update(batch.json()["job_ids"])
             load = Load(server.url, record)
             try:
                 # Run until a good amount is on record (bounded), then kill mid-stream.
@@ -57,6 +72,12 @@ def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
             result = audit(server, record, head_start=(run + 1) * 40 * 86400)
             assert (result.lost_enqueues, result.lost_acks) == (0, 0), result
             assert result.never_completed == 0, result
+            callbacks = httpx.post(
+                f"{server.url}/api/v1/jobs/search",
+                json={"queue": f"{record.queue}.done", "limit": 10},
+                timeout=30,
+            ).json()["jobs"]
+            assert len(callbacks) == 1, callbacks
             totals["enqueues"] += result.answered_enqueues
             totals["acks"] += result.answered_acks
             totals["redelivered"] += result.redelivered
@@ -68,5 +89,6 @@ def test_answered_writes_survive_kill_9(tmp_path: Path) -> None:
         answered_enqueues=totals["enqueues"],
         answered_acks=totals["acks"],
         redelivered=totals["redelivered"],
+        batch_callbacks=RUNS,
         jobs_lost=0,
     )

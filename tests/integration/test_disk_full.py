@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.faultload import report
 from tests.serverproc import ServerProcess
 
 QUEUE = "disk.full"
@@ -116,10 +117,12 @@ def test_disk_full_answers_503_and_recovers_without_restart(tmp_path: Path) -> N
             assert client.get("/api/v1/queues").status_code == 200
 
             (inside / "ballast").unlink()
-            deadline = time.monotonic() + 20
+            freed = time.monotonic()
+            deadline = freed + 20
             while client.get("/readyz").status_code != 200:
                 assert time.monotonic() < deadline, "readiness did not come back"
                 time.sleep(0.2)
+            recovered_after = time.monotonic() - freed
             for _ in range(20):
                 resp = client.post("/api/v1/enqueue", json={"queue": QUEUE, "payload": PAYLOAD})
                 assert resp.status_code == 201, resp.text
@@ -147,3 +150,12 @@ def test_disk_full_answers_503_and_recovers_without_restart(tmp_path: Path) -> N
     log = server.log()
     # The failing checkpoint is logged once per minute at most, not every 250 ms.
     assert log.count("WAL checkpoint failed") <= 2, log[-3000:]
+    report(
+        "disk-full",
+        refused_503=refused,
+        slowest_answer_s=round(slowest, 2),
+        ready_again_after_s=round(recovered_after, 2),
+        answered_enqueues=len(enqueued),
+        answered_acks=len(acked),
+        jobs_lost=0,
+    )

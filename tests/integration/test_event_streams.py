@@ -4,6 +4,7 @@ streams, slow consumers dropped, and resume ids that never overflow."""
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
 from collections.abc import Callable
 
@@ -114,3 +115,19 @@ def test_a_slow_consumer_is_dropped_after_a_bounded_buffer(make_server: MakeServ
         for sock in (slow, fast):
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def test_streams_closed_at_once_give_their_slots_back(make_server: MakeServer) -> None:
+    server = make_server("--max-event-streams", "2")
+    host, port = "127.0.0.1", server.port
+    for _ in range(20):
+        # Gone right after asking: some leave before the first byte of the answer.
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sock.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    deadline = time.monotonic() + 10
+    while metric(server.url, "jobbie_event_streams") > 0:
+        assert time.monotonic() < deadline, "streams closed by their clients kept their slots"
+        time.sleep(0.05)
+    streams = [open_stream(server.url, "/api/v1/events") for _ in range(2)]
+    for sock in streams:
+        sock.close()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from jobbie.errors import ValidationError
 from jobbie.models import ErrorBody, EventMessage
@@ -62,11 +63,34 @@ async def stream_events(request: Request) -> Response:
     except BaseException:
         hub.unsubscribe(sub)
         raise
-    return StreamingResponse(
+    return _EventStream(
         _events(request, hub, sub, after, queues, types),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        release=lambda: hub.unsubscribe(sub),
     )
+
+
+class _EventStream(StreamingResponse):
+    """Gives the stream's slot back however the response ends: a client gone before the
+    first byte cancels it before the generator (and its `finally`) ever runs."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        media_type: str,
+        headers: dict[str, str],
+        release: Callable[[], None],
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 def _frame(event: EventMessage) -> bytes:
