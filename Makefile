@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint format docs docs-serve lock lock-upgrade bench bench-compare bench-manage clean
+.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-compare \
+        bench-manage clean
 
 install: $(STAMP)
 
@@ -22,6 +23,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fault campaign at length (RELIABILITY.md): 20 kill -9 runs, 100 examples of the lifecycle
+# model, a full disk, SIGTERM under load, 50 SSE streams; figures appended to soak-report.jsonl.
+FAULT_TESTS := tests/integration/test_crash.py tests/integration/test_disk_full.py \
+	tests/integration/test_faults.py tests/integration/test_event_streams.py \
+	tests/integration/test_lifecycle_model.py
+soak: $(STAMP)
+	JOBBIE_CRASH_RUNS=20 JOBBIE_MODEL_EXAMPLES=100 JOBBIE_FAULT_REPORT=soak-report.jsonl \
+		$(BIN)/python -m pytest -s --timeout 1800 $(FAULT_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench docs/gen

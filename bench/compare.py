@@ -14,6 +14,11 @@ Jobbie's ratio to each peer:
   D    idle pickup latency: one idle worker, one enqueue every 20 ms; p50 / p99 from the start
        of the enqueue call to the handler's start (Jobbie: to the worker's fetch returning)
 
+and what Jobbie's users run (bench/clients.py), each beside the peers' own figure named in it:
+U1/U16/UB the shipped Client/AsyncClient enqueueing, W8 and W64 the shipped Worker draining
+(sync x8, async x64), WD pickup through the shipped Worker, C8n the raw protocol's unbatched
+drain with ack-and-fetch-next.
+
 Jobbie's figures come from `bench.run`'s own workload functions on a fresh server per run; the
 peers' from `bench.peers`. If Redis does not answer at 127.0.0.1:6379 the RQ column reads
 "n/a (redis down)". For D lower is better, so a Jobbie/peer ratio below 1 means Jobbie wins.
@@ -39,7 +44,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from bench import run
+from bench import clients, run
 from bench.peers import CpuWindow, HueyPeer, NotApplicable, PeerResult, RQPeer, kill_all
 
 
@@ -61,6 +66,9 @@ ROWS = [
     Row("D p99", "D pickup p99 (lower is better)", "ms", "D"),
 ]
 WORKLOADS = ["A1", "A16", "B", "C8", "C8b", "D"]
+# What users run (the shipped client and worker, bench/clients.py), beside the same peers.
+ROWS += [Row(*row) for row in clients.COMPARE_ROWS]
+WORKLOADS += clients.COMPARE_WORKLOADS
 
 
 class System(Protocol):
@@ -84,6 +92,7 @@ class JobbieSystem:
         "C8": run.run_c8,
         "C8b": run.run_c8b,
         "D": run.run_d,
+        **clients.COMPARE_FNS,
     }
 
     def __init__(self, cfg: run.Config) -> None:
@@ -103,7 +112,9 @@ class JobbieSystem:
             raise run.BenchError(outcome.error)
         result = outcome.results[0]
         metrics = [v for v, _ in result.metrics.values()]
-        if workload == "D":
+        if (shipped := clients.compare_values(workload, result)) is not None:
+            values = shipped
+        elif workload == "D":
             values = {
                 "D p50": result.metrics["D pickup p50"][0],
                 "D p99": result.metrics["D pickup p99"][0],
@@ -142,6 +153,7 @@ class PeerSystem:
             "C8": lambda: p.c8(self.n),
             "C8b": lambda: p.c8b(self.n),
             "D": lambda: p.d(self.samples),
+            **clients.peer_fns(p, self.n, self.samples),
         }
         return fns[workload]()
 

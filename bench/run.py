@@ -816,6 +816,13 @@ WORKLOADS = [
 ]
 
 
+def client_workloads() -> list[Workload]:
+    """What users run (the shipped Client, AsyncClient and Worker): `bench/clients.py`."""
+    from bench import clients
+
+    return [Workload(w.key, w.fn) for w in clients.WORKLOADS]
+
+
 # --- running and reporting ----------------------------------------------------------------------
 
 
@@ -1012,8 +1019,9 @@ def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | N
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run: a smoke test")
+    every = [*WORKLOADS, *client_workloads()]
     parser.add_argument(
-        "--only", help="comma-separated workloads: " + ",".join(w.key for w in WORKLOADS)
+        "--only", help="comma-separated workloads: " + ",".join(w.key for w in every)
     )
     parser.add_argument("--runs", type=int, help="runs per workload (default 3; 1 with --quick)")
     parser.add_argument(
@@ -1044,14 +1052,14 @@ def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | N
     parser.add_argument("--keep", action="store_true", help="keep data directories and server logs")
     args = parser.parse_args(argv)
 
-    selected = WORKLOADS
+    selected = every
     if args.only:
         wanted = [k.strip().lower() for k in args.only.split(",") if k.strip()]
-        known = {w.key.lower(): w for w in WORKLOADS}
+        known = {w.key.lower(): w for w in every}
         unknown = [k for k in wanted if k not in known]
         if unknown:
-            parser.error(f"unknown workload(s) {unknown}; known: {[w.key for w in WORKLOADS]}")
-        selected = [w for w in WORKLOADS if w.key.lower() in wanted]
+            parser.error(f"unknown workload(s) {unknown}; known: {[w.key for w in every]}")
+        selected = [w for w in every if w.key.lower() in wanted]
     quick = args.quick
     runs = args.runs if args.runs is not None else (1 if quick else 3)
     if runs < 1:
@@ -1099,6 +1107,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = summary_rows(list(outcomes.values()))
     print(f"\nSummary: median of {cfg.runs} run(s), min-max; total {pc() - t_start:.0f} s")
     print_table(rows, cfg.runs)
+    from bench import clients
+
+    clients.print_targets(rows)
     print(
         "CPU columns: % of one core over the timed window (this machine has "
         f"{info['cpus']}); other = other processes meanwhile (noise); srv µs/job = server CPU "
@@ -1125,4 +1136,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, so that bench/clients.py (which imports bench.run)
+    # shares its classes (BenchError, Workload...) instead of a second copy in __main__.
+    from bench.run import main as module_main
+
+    sys.exit(module_main())

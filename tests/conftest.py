@@ -10,9 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.backends import DATABASES, check_test_backend
 from tests.serverproc import ServerProcess
 
 _counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        check_test_backend()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    # One marker per store backend: the contract suite (tests/contract) tags each run with it.
+    for name in DATABASES:
+        config.addinivalue_line("markers", f"{name}: runs against the {name} store backend")
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +38,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def api(server: ServerProcess) -> Iterator[httpx.Client]:
     """An HTTP client bound to the shared server."""
     with httpx.Client(base_url=server.url, timeout=70.0) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def clock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A second shared server, for tests that move its clock (`POST /_test/clock`).
+
+    Kept apart from `server`, whose tests compare its timestamps with the wall clock. Its own
+    scheduler practically never runs: maintenance happens when a test moves the clock, so
+    what a test sees after a move is decided by that move alone.
+    """
+    data_dir = tmp_path_factory.mktemp("clock-server") / "data"
+    proc = ServerProcess(data_dir, scheduler_interval=3600).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def clock_api(clock_server: ServerProcess) -> Iterator[httpx.Client]:
+    """An HTTP client bound to the server whose clock tests move."""
+    with httpx.Client(base_url=clock_server.url, timeout=70.0) as client:
         yield client
 
 

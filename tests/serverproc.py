@@ -1,4 +1,10 @@
-"""Start and stop real `jobbie server` processes for integration tests."""
+"""Start and stop real `jobbie server` processes for integration tests.
+
+Every server runs on the store backend `JOBBIE_TEST_BACKEND` names (default `sqlite`; see
+tests/backends.py, the one place that chooses it) and with `--test-clock`, so that a test can
+move its clock with `POST /_test/clock {"seconds": n}` instead of sleeping for a lease, a
+schedule or a throttle window. The route does nothing unless called.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from tests.backends import server_database
 
 
 def free_port() -> int:
@@ -29,6 +37,8 @@ class ServerProcess:
         scheduler_interval: float = 0.1,
         extra_args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        test_clock: bool = True,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
@@ -36,12 +46,16 @@ class ServerProcess:
         self.scheduler_interval = scheduler_interval
         self.extra_args = extra_args
         self.env = env
+        self.test_clock = test_clock
+        # A command the server runs under (e.g. unshare with a size-limited tmpfs mount).
+        self.prefix = prefix
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start the server and wait until /healthz answers."""
         cmd = [
+            *self.prefix,
             sys.executable,
             "-m",
             "jobbie",
@@ -50,8 +64,11 @@ class ServerProcess:
             f"127.0.0.1:{self.port}",
             "--data-dir",
             str(self.data_dir),
+            "--database",
+            server_database(self.data_dir),
             "--scheduler-interval",
             str(self.scheduler_interval),
+            *(["--test-clock"] if self.test_clock else []),
             *self.extra_args,
         ]
         env = {**os.environ, **(self.env or {})}

@@ -1,7 +1,7 @@
 """Jobbie: a language-agnostic background-job server (HTTP/JSON, embedded SQLite).
 
 The client (`Client`, `AsyncClient`, `Worker`, ...) is imported on first use, so the server
-and the `jobbie` command do not pay for httpx at start-up.
+and the `jobbie` command do not pay for the HTTP client libraries at start-up.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobbie.errors import (
     Conflict,
+    Forbidden,
     JobbieError,
     LeaseLost,
     NotFound,
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Conflict",
+    "Forbidden",
     "Job",
     "JobContext",
     "JobbieError",

@@ -3,6 +3,7 @@ then defaults. This is the only module that reads the environment."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Mapping
@@ -46,16 +47,40 @@ class Settings:
     """Largest payload, result, checkpoint, progress, error or backtrace (1 MiB each): 413."""
     shutdown_grace: float = 10.0
     """Seconds in-flight requests get to finish after SIGTERM or SIGINT."""
+    max_event_streams: int = 100
+    """Concurrent SSE streams (`GET /api/v1/events`); more are refused with 503 and Retry-After."""
     retention: Retention = field(default_factory=Retention)
     """How long finished jobs and events are kept before the scheduler prunes them:
     `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d), `JOBBIE_RETENTION_DEAD`
-    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h); each a duration like
-    12h or 90d."""
+    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h), and
+    `JOBBIE_RETENTION_QUEUES` (an empty queue with its default configuration, unused this long,
+    is forgotten: 7d); each a duration like 12h or 90d."""
     access_log: bool = True
     """One JSON access-log line per request, at info level."""
     test_clock: bool = False
     """Tests only (`--test-clock`, `JOBBIE_TEST_CLOCK`): `POST /_test/clock` may move the
     server's clock forward. Never enable it in production."""
+    max_connections: int = 4096
+    """Open connections before new requests get 503. Each parked long-poll holds one: 4096 fits
+    hundreds of workers with several fetches each, and stays under a common 8192 fd limit."""
+    keep_alive: float = 5.0
+    """Idle seconds between requests on a connection."""
+    header_timeout: float = 10.0
+    """Seconds to receive a request's line and headers."""
+    body_timeout: float = 60.0
+    """Seconds to receive a request's body once its headers are in."""
+    max_header_bytes: int = 64 << 10
+    """Largest request line and headers, in bytes."""
+    max_headers: int = 100
+    """Most headers in one request."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Cross-site protection (server/sitecheck.py): Host names accepted besides loopback ones
+    while bound to loopback (`*`: any)."""
+    protect_metrics: bool = False
+    """`/metrics` and `/openapi.json` need an API key too."""
+    max_response_bytes: int = 64 << 20
+    """A fetch answer stops growing past this many bytes of payloads and checkpoints (fewer jobs,
+    not an error)."""
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     """This server's name in `/api/v1/cluster/status`: hostname:pid."""
 
@@ -95,10 +120,23 @@ class Settings:
             values["scheduler_interval"] = float(interval)
             if values["scheduler_interval"] <= 0:
                 raise ValueError("--scheduler-interval must be positive")
+        if (streams := pick("max_event_streams")) is not None:
+            values["max_event_streams"] = int(streams)
+            if values["max_event_streams"] < 0:
+                raise ValueError("--max-event-streams must be 0 or more")
         if (origins := pick("cors_origin")) is not None:
             values["cors_origins"] = tuple(o.strip() for o in str(origins).split(",") if o.strip())
+        for name, kind in _NUMBERS.items():
+            if (number := pick(name)) is not None:
+                values[name] = _positive(name, number, kind)
+        if (hosts := pick("allowed_host")) is not None:
+            values["allowed_hosts"] = tuple(
+                h.strip().lower() for h in str(hosts).split(",") if h.strip()
+            )
+        if (protect := pick("protect_metrics")) is not None:
+            values["protect_metrics"] = str(protect).lower() in ("1", "true", "yes")
         retention: dict[str, int] = {}
-        for name in ("completed", "dead", "events"):
+        for name in ("completed", "dead", "events", "queues"):
             if (value := pick(f"retention_{name}")) is not None:
                 retention[f"{name}_ms"] = parse_duration_ms(value, f"retention_{name}")
         if retention:
@@ -108,3 +146,41 @@ class Settings:
     @property
     def bind(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def loopback(self) -> bool:
+        """Bound to a loopback address (reachable from this machine only)."""
+        return is_loopback_host(self.host)
+
+
+_NUMBERS: dict[str, type[int] | type[float]] = {
+    "max_connections": int,
+    "keep_alive": float,
+    "header_timeout": float,
+    "body_timeout": float,
+    "max_header_bytes": int,
+    "max_headers": int,
+    "max_response_bytes": int,
+}
+
+
+def _positive(name: str, value: object, kind: type[int] | type[float]) -> int | float:
+    flag = "--" + name.replace("_", "-")
+    try:
+        number = kind(str(value))
+    except ValueError:
+        raise ValueError(f"{flag} must be a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{flag} must be positive, got {value!r}")
+    return number
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, `*.localhost`, 127.0.0.0/8 or ::1."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

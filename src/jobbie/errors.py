@@ -31,6 +31,13 @@ class Unauthorized(JobbieError):
     status = 401
 
 
+class Forbidden(JobbieError):
+    """A browser request from another site, or a Host name this server does not answer to."""
+
+    code = "FORBIDDEN"
+    status = 403
+
+
 class NotFound(JobbieError):
     """The job, queue, batch or schedule does not exist."""
 
@@ -79,6 +86,7 @@ ERRORS_BY_CODE: dict[str, type[JobbieError]] = {
         JobbieError,
         ValidationError,
         Unauthorized,
+        Forbidden,
         NotFound,
         Conflict,
         LeaseLost,

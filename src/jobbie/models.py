@@ -142,10 +142,20 @@ class FetchRequest(_Request):
     count: FetchCount | None = None
 
 
+class FetchNext(_Request):
+    """Ack-and-fetch-next: lease up to `count` more jobs in the ack's transaction (no wait)."""
+
+    queues: Annotated[list[QueueName], Meta(min_length=1, max_length=100)]
+    count: Annotated[int, Meta(ge=1, le=1000)] = 1
+    lease_duration: Duration | None = None
+    hostname: Annotated[str, Meta(max_length=255)] | None = None
+
+
 class AckRequest(_Request):
     result: Raw | UnsetType = UNSET
     worker_id: WorkerId | None = None
     attempt: Attempt | None = None
+    next: FetchNext | None = None
 
 
 class AckBatchItem(_Request):
@@ -157,6 +167,8 @@ class AckBatchItem(_Request):
 
 class AckBatchRequest(_Request):
     acks: Annotated[list[AckBatchItem], Meta(min_length=1, max_length=1000)]
+    worker_id: WorkerId | None = None  # needed with `next`: the owner of the new leases
+    next: FetchNext | None = None
 
 
 class FailRequest(_Request):
@@ -164,6 +176,18 @@ class FailRequest(_Request):
     backtrace: str | None = None
     worker_id: WorkerId | None = None
     attempt: Attempt | None = None
+
+
+class FailBatchItem(_Request):
+    job_id: Annotated[str, Meta(min_length=1, max_length=100)]
+    error: str
+    backtrace: str | None = None
+    attempt: Attempt | None = None
+
+
+class FailBatchRequest(_Request):
+    fails: Annotated[list[FailBatchItem], Meta(min_length=1, max_length=1000)]
+    worker_id: WorkerId | None = None
 
 
 class Progress(_Request):
@@ -235,10 +259,37 @@ class AckBatchResponse(_Response):
     results: list[AckBatchResult]
 
 
+class AckNextResponse(_Response):
+    """The answer to an ack that asked for `next`: its status and the jobs leased with it."""
+
+    status: str
+    next: list[FetchedJob]
+
+
+class AckBatchNextResponse(_Response):
+    results: list[AckBatchResult]
+    next: list[FetchedJob]
+
+
 class FailResponse(_Response):
     status: Literal["retrying", "dead", "cancelled"]
     next_attempt_at: str | None
     attempts_remaining: int
+
+
+class FailBatchResult(_Response):
+    """One fail of a batch: the single fail's answer, or `error` and `code` for it alone."""
+
+    job_id: str
+    status: Literal["retrying", "dead", "cancelled"] | UnsetType = UNSET
+    next_attempt_at: str | UnsetType | None = UNSET
+    attempts_remaining: int | UnsetType = UNSET
+    error: str | UnsetType = UNSET
+    code: str | UnsetType = UNSET
+
+
+class FailBatchResponse(_Response):
+    results: list[FailBatchResult]
 
 
 class HeartbeatJobStatus(_Response):
@@ -351,6 +402,16 @@ class QueueList(_Response):
 
 class Health(_Response):
     status: str
+
+
+class Readiness(_Response):
+    """`/readyz`: whether writes work now (`database`) and the writer runs (`writer`)."""
+
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "failing"]
+    writer: Literal["running", "stopped"]
+    # The last database error while writes fail.
+    error: str | None = None
 
 
 class ErrorBody(_Response):

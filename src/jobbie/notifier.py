@@ -1,10 +1,26 @@
-"""In-process wake-ups for long-poll fetches: no sleep loop, milliseconds from commit to fetch."""
+"""In-process wake-ups for long-poll fetches: no sleep loop, milliseconds from commit to fetch.
+
+A commit that says how many jobs each queue got (a mapping, as the SQLite writer passes) wakes
+that many waiters of the queue, longest-waiting first, not all of them: N parked fetches and one
+new job cost one claim, not N. Two fallbacks keep a job from being stranded when that count
+is short (a resumed queue says 1, a waiter takes several jobs, a woken waiter leaves): a
+fetch that got a full claim passes the wake-up on to one more waiter (`pass_on`), and a
+waiter that leaves with an unused wake-up hands it to another.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from types import TracebackType
+
+
+class Wakes(Counter[str]):
+    """Queues that may have work, with how many new jobs each: `add` one, `update` many."""
+
+    def add(self, queue: str) -> None:
+        self[queue] += 1
 
 
 class Waiter:
@@ -23,6 +39,10 @@ class Waiter:
 
     def signal(self) -> None:
         self._event.set()
+
+    @property
+    def signalled(self) -> bool:
+        return self._event.is_set()
 
     async def wait(self, seconds: float) -> bool:
         """Wait until signalled or `seconds` pass; True when signalled."""
@@ -51,7 +71,8 @@ class Notifier:
     """Signals the waiters of a queue when it may have work (enqueue, promotion, retry...)."""
 
     def __init__(self) -> None:
-        self._by_queue: dict[str, set[Waiter]] = {}
+        # Per queue, its waiters in the order they arrived (a dict keeps insertion order).
+        self._by_queue: dict[str, dict[Waiter, None]] = {}
         self.closed = False
         self._commit = asyncio.Event()
 
@@ -61,7 +82,7 @@ class Notifier:
         so a commit between the read and the wait is not missed."""
         return self._commit
 
-    def on_commit(self, queues: Iterable[str]) -> None:
+    def on_commit(self, queues: Iterable[str] | Mapping[str, int]) -> None:
         """A write group committed: wake its queues' waiters and every commit watcher."""
         self.notify(queues)
         event, self._commit = self._commit, asyncio.Event()
@@ -70,7 +91,7 @@ class Notifier:
     def subscribe(self, queues: Iterable[str]) -> Waiter:
         waiter = Waiter(self, tuple(queues))
         for queue in waiter.queues:
-            self._by_queue.setdefault(queue, set()).add(waiter)
+            self._by_queue.setdefault(queue, {})[waiter] = None
         if self.closed:
             waiter.signal()
         return waiter
@@ -79,15 +100,37 @@ class Notifier:
         for queue in waiter.queues:
             waiters = self._by_queue.get(queue)
             if waiters is not None:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
                 if not waiters:
                     del self._by_queue[queue]
+        if waiter.signalled and not self.closed:
+            # It leaves with a wake-up it did not use (timed out or went away meanwhile).
+            self.pass_on(waiter.queues)
 
-    def notify(self, queues: Iterable[str]) -> None:
-        """Wake every waiter on these queues (they race; losers wait again)."""
+    def notify(self, queues: Iterable[str] | Mapping[str, int]) -> None:
+        """Wake waiters on these queues: as many as each queue's count when given a mapping
+        of new jobs, else every one (they race; losers wait again)."""
+        if isinstance(queues, Mapping):
+            for queue, count in queues.items():
+                self._wake(queue, count)
+            return
         for queue in queues:
             for waiter in self._by_queue.get(queue, ()):
                 waiter.signal()
+
+    def pass_on(self, queues: Iterable[str]) -> None:
+        """Wake one more waiter per queue: there may be work left that nobody was woken for."""
+        for queue in queues:
+            self._wake(queue, 1)
+
+    def _wake(self, queue: str, count: int) -> None:
+        """Signal up to `count` waiters of `queue` that are not signalled yet, oldest first."""
+        for waiter in self._by_queue.get(queue, ()):
+            if count <= 0:
+                return
+            if not waiter.signalled:
+                waiter.signal()
+                count -= 1
 
     def close(self) -> None:
         """Shutting down: wake everyone, and make new subscriptions return at once."""

@@ -84,7 +84,7 @@ def test_server_unreachable() -> None:
         client.health()
     assert caught.value.code == "SERVER_UNREACHABLE"
     assert isinstance(caught.value, JobbieError)
-    assert isinstance(caught.value.__cause__, httpx.TransportError)
+    assert isinstance(caught.value.__cause__, OSError)
 
 
 def _answering(status: int, body: bytes) -> httpx.MockTransport:

@@ -90,6 +90,21 @@ def get_queue(api: httpx.Client, name: str) -> dict[str, Any]:
     raise AssertionError(f"queue {name!r} not listed")
 
 
+def advance_clock(api: httpx.Client, seconds: float, *, maintain: bool = True) -> int:
+    """Move the server's clock forward (test servers run with `--test-clock`) and, unless
+    `maintain` is false, run one scheduler pass before answering; returns the server's now
+    in epoch ms. Used instead of sleeping for a lease, a backoff, a schedule or a window."""
+    resp = api.post("/_test/clock", json={"seconds": seconds, "maintain": maintain})
+    assert resp.status_code == 200, resp.text
+    now: int = resp.json()["now_ms"]
+    return now
+
+
+def server_now(api: httpx.Client) -> float:
+    """The server's clock in epoch seconds (the wall clock plus what tests moved it by)."""
+    return advance_clock(api, 0, maintain=False) / 1000
+
+
 def wait_for(
     check: Callable[[], T | None], *, timeout: float = 5.0, interval: float = 0.02, what: str = ""
 ) -> T:

@@ -1,9 +1,12 @@
-"""Leases, fencing (LEASE_LOST), release and expiry over HTTP."""
+"""Leases, fencing (LEASE_LOST), release and expiry over HTTP.
+
+Tests that need time to pass run on `clock_api` and move the server's clock instead of
+sleeping: each move runs one scheduler pass before it answers.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +14,7 @@ import httpx
 from tests.integration.helpers import (
     LongPoll,
     ack,
+    advance_clock,
     assert_still_waiting,
     enqueue,
     error_code,
@@ -22,9 +26,7 @@ from tests.integration.helpers import (
     get_queue,
     heartbeat,
     ts_epoch,
-    wait_for_state,
 )
-from tests.serverproc import ServerProcess
 
 
 def snapshot(job: dict[str, Any]) -> dict[str, Any]:
@@ -33,19 +35,24 @@ def snapshot(job: dict[str, Any]) -> dict[str, Any]:
     return {key: job[key] for key in keys}
 
 
-def test_lease_expiry_retries_then_dead(api: httpx.Client, queue: str) -> None:
+def test_lease_expiry_retries_then_dead(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     job_id = enqueue(api, queue, max_retries=1, retry_backoff="none")
     fetch_one(api, queue, worker_id="crashy", lease_duration=1)
     job = get_job(api, job_id)
     assert 0.9 <= ts_epoch(job["lease_expires_at"]) - ts_epoch(job["started_at"]) <= 1.1
 
-    job = wait_for_state(api, job_id, "pending", timeout=5)
+    advance_clock(api, 1.1)
+    job = get_job(api, job_id)
+    assert job["state"] == "pending"
     assert job["last_error"] == "lease_expired"
     assert [(e["attempt"], e["error"]) for e in job["errors"]] == [(1, "lease_expired")]
 
     second = fetch_one(api, queue, worker_id="crashy", lease_duration=1)
     assert second["attempt"] == 2
-    job = wait_for_state(api, job_id, "dead", timeout=5)
+    advance_clock(api, 1.1)
+    job = get_job(api, job_id)
+    assert job["state"] == "dead"
     assert [(e["attempt"], e["error"]) for e in job["errors"]] == [
         (1, "lease_expired"),
         (2, "lease_expired"),
@@ -56,55 +63,65 @@ def test_lease_expiry_retries_then_dead(api: httpx.Client, queue: str) -> None:
     assert fetch(api, queue) is None
 
 
-def test_lease_expiry_with_no_retries_is_dead(api: httpx.Client, queue: str) -> None:
+def test_lease_expiry_with_no_retries_is_dead(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     job_id = enqueue(api, queue, max_retries=0)
     fetch_one(api, queue, lease_duration=1)
-    job = wait_for_state(api, job_id, "dead", timeout=5)
+    advance_clock(api, 0.5)
+    assert get_job(api, job_id)["state"] == "active"
+    advance_clock(api, 0.6)
+    job = get_job(api, job_id)
+    assert job["state"] == "dead"
     assert job["last_error"] == "lease_expired"
     assert len(job["errors"]) == 1
     assert get_queue(api, queue)["counts"]["dead"] == 1
 
 
-def test_lease_expiry_uses_backoff_and_keeps_checkpoint(api: httpx.Client, queue: str) -> None:
-    job_id = enqueue(api, queue, retry_backoff="fixed", retry_base_delay=0.3)
+def test_lease_expiry_uses_backoff_and_keeps_checkpoint(
+    clock_api: httpx.Client, queue: str
+) -> None:
+    api = clock_api
+    job_id = enqueue(api, queue, retry_backoff="fixed", retry_base_delay=30)
     fetch_one(api, queue, lease_duration=1)
     assert heartbeat(api, {job_id: {"checkpoint": {"page": 7}, "attempt": 1}}) == {job_id: "ok"}
-    job = wait_for_state(api, job_id, "retrying", timeout=5)
+    advance_clock(api, 1.1)
+    job = get_job(api, job_id)
+    assert job["state"] == "retrying"
     assert job["last_error"] == "lease_expired"
-    again = fetch_one(api, queue, timeout=5, worker_id="w2")
+    assert fetch(api, queue, worker_id="w2") is None
+    advance_clock(api, 30)
+    again = fetch_one(api, queue, worker_id="w2")
     assert again["job_id"] == job_id
     assert again["attempt"] == 2
     assert again["checkpoint"] == {"page": 7}
 
 
-def test_expired_lease_is_lost_even_before_the_sweep(
-    make_server: Callable[..., ServerProcess], queue: str
-) -> None:
-    # The scheduler of this server practically never runs: the clock alone decides.
-    srv = make_server(scheduler_interval=3600)
-    with httpx.Client(base_url=srv.url, timeout=30) as api:
-        job_id = enqueue(api, queue)
-        fetch_one(api, queue, worker_id="w1", lease_duration=1)
-        lease_end = ts_epoch(get_job(api, job_id)["lease_expires_at"])
-        time.sleep(max(0.0, lease_end - time.time()) + 0.2)
-        assert heartbeat(api, {job_id: {"attempt": 1}}, worker_id="w1") == {job_id: "lost"}
-        resp = ack(api, job_id, worker_id="w1", attempt=1)
-        assert resp.status_code == 409, resp.text
-        assert error_code(resp) == "LEASE_LOST"
-        resp = fail(api, job_id, "late", worker_id="w1", attempt=1)
-        assert resp.status_code == 409, resp.text
-        assert error_code(resp) == "LEASE_LOST"
-        assert get_job(api, job_id)["state"] != "completed"
+def test_expired_lease_is_lost_even_before_the_sweep(clock_api: httpx.Client, queue: str) -> None:
+    # The clock moves without a scheduler pass (and this server's own scheduler practically
+    # never runs): the clock alone decides.
+    api = clock_api
+    job_id = enqueue(api, queue)
+    fetch_one(api, queue, worker_id="w1", lease_duration=1)
+    advance_clock(api, 1.2, maintain=False)
+    assert heartbeat(api, {job_id: {"attempt": 1}}, worker_id="w1") == {job_id: "lost"}
+    resp = ack(api, job_id, worker_id="w1", attempt=1)
+    assert resp.status_code == 409, resp.text
+    assert error_code(resp) == "LEASE_LOST"
+    resp = fail(api, job_id, "late", worker_id="w1", attempt=1)
+    assert resp.status_code == 409, resp.text
+    assert error_code(resp) == "LEASE_LOST"
+    assert get_job(api, job_id)["state"] == "active"
 
 
-def test_heartbeat_extends_the_lease(api: httpx.Client, queue: str) -> None:
+def test_heartbeat_extends_the_lease(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     job_id = enqueue(api, queue, max_retries=0)
     fetch_one(api, queue, worker_id="w1", lease_duration=1)
     first_end = ts_epoch(get_job(api, job_id)["lease_expires_at"])
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
+    # 2.4 s in all, each step followed by a scheduler pass that would reclaim a lapsed lease.
+    for _ in range(4):
+        advance_clock(api, 0.6)
         assert heartbeat(api, {job_id: {"attempt": 1}}, worker_id="w1") == {job_id: "ok"}
-        time.sleep(0.3)
     job = get_job(api, job_id)
     assert job["state"] == "active"
     assert ts_epoch(job["lease_expires_at"]) > first_end + 1.5
@@ -269,15 +286,20 @@ def test_release_wakes_a_waiting_fetch(api: httpx.Client, queue: str) -> None:
     assert returned_at - released_at < 1.0
 
 
-def test_unfetched_job_expires_to_dead(api: httpx.Client, queue: str) -> None:
+def test_unfetched_job_expires_to_dead(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     api.post(f"/api/v1/queues/{queue}/pause").raise_for_status()
     job_id = enqueue(api, queue, expire_after=1)
     job = get_job(api, job_id)
     assert 0.99 <= ts_epoch(job["expire_at"]) - ts_epoch(job["created_at"]) <= 1.01
 
-    job = wait_for_state(api, job_id, "dead", timeout=5)
+    advance_clock(api, 0.5)
+    assert get_job(api, job_id)["state"] == "pending"
+    now = advance_clock(api, 0.6) / 1000
+    job = get_job(api, job_id)
+    assert job["state"] == "dead"
     assert job["last_error"] == "expired"
-    assert time.time() >= ts_epoch(job["expire_at"]) - 0.01
+    assert now >= ts_epoch(job["expire_at"])
     assert job["attempt"] == 0
     q = get_queue(api, queue)
     assert q["counts"]["dead"] == 1 and q["counts"]["pending"] == 0
@@ -287,33 +309,29 @@ def test_unfetched_job_expires_to_dead(api: httpx.Client, queue: str) -> None:
     assert fetch(api, queue) is None
 
 
-def test_job_past_expire_at_is_never_handed_out(
-    make_server: Callable[..., ServerProcess], queue: str
-) -> None:
-    # No sweep runs on this server, so only the check at fetch stands between the worker and
-    # the expired job.
-    srv = make_server(scheduler_interval=3600)
-    with httpx.Client(base_url=srv.url, timeout=30) as api:
-        expired = enqueue(api, queue, expire_after="1s")
-        fresh = enqueue(api, queue, expire_after="1h")
-        expire_at = ts_epoch(get_job(api, expired)["expire_at"])
-        time.sleep(max(0.0, expire_at - time.time()) + 0.2)
+def test_job_past_expire_at_is_never_handed_out(clock_api: httpx.Client, queue: str) -> None:
+    # The clock moves without a sweep, so only the check at fetch stands between the worker
+    # and the expired job.
+    api = clock_api
+    expired = enqueue(api, queue, expire_after="1s")
+    fresh = enqueue(api, queue, expire_after="1h")
+    advance_clock(api, 1.2, maintain=False)
 
-        answer = fetch_one(api, queue, count=10)
-        assert [j["job_id"] for j in answer["jobs"]] == [fresh]
-        assert fetch(api, queue) is None
-        job = get_job(api, expired)
-        assert job["state"] == "dead"
-        assert job["last_error"] == "expired"
+    answer = fetch_one(api, queue, count=10)
+    assert [j["job_id"] for j in answer["jobs"]] == [fresh]
+    assert fetch(api, queue) is None
+    job = get_job(api, expired)
+    assert job["state"] == "dead"
+    assert job["last_error"] == "expired"
 
 
-def test_active_job_past_expiry_finishes_its_attempt(api: httpx.Client, queue: str) -> None:
+def test_active_job_past_expiry_finishes_its_attempt(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     done = enqueue(api, queue, expire_after=1)
     failing = enqueue(api, queue, expire_after=1, max_retries=5, retry_backoff="none")
     fetch_one(api, queue, worker_id="w1", lease_duration=30)
     fetch_one(api, queue, worker_id="w1", lease_duration=30)
-    expire_at = ts_epoch(get_job(api, done)["expire_at"])
-    time.sleep(max(0.0, expire_at - time.time()) + 0.3)
+    advance_clock(api, 1.3)
 
     assert get_job(api, done)["state"] == "active"
     assert ack(api, done, worker_id="w1", attempt=1).json() == {"status": "completed"}
@@ -324,24 +342,31 @@ def test_active_job_past_expiry_finishes_its_attempt(api: httpx.Client, queue: s
     assert get_job(api, failing)["state"] == "dead"
 
 
-def test_lease_reclaim_wakes_a_waiting_fetch(api: httpx.Client, queue: str) -> None:
+def test_lease_reclaim_wakes_a_waiting_fetch(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     job_id = enqueue(api, queue, retry_backoff="none")
     fetch_one(api, queue, worker_id="crashed", lease_duration=1)
-    lease_end = ts_epoch(get_job(api, job_id)["lease_expires_at"])
     with LongPoll(api) as poll:
         future = poll.start([queue], timeout=30)
-        resp, _ = future.result(timeout=10)
-        returned = time.time()
+        assert_still_waiting(future)
+        moved_at = time.monotonic()
+        advance_clock(api, 1.1)
+        resp, returned_at = future.result(timeout=10)
     assert resp.status_code == 200, resp.text
     assert resp.json()["job_id"] == job_id
     assert resp.json()["attempt"] == 2
-    assert lease_end - 0.01 <= returned < lease_end + 1.5
+    assert returned_at - moved_at < 1.0
 
 
-def test_lease_expiry_of_cancel_requested_job_cancels_it(api: httpx.Client, queue: str) -> None:
+def test_lease_expiry_of_cancel_requested_job_cancels_it(
+    clock_api: httpx.Client, queue: str
+) -> None:
+    api = clock_api
     job_id = enqueue(api, queue, max_retries=3, retry_backoff="none")
     fetch_one(api, queue, lease_duration=1)
     assert api.post(f"/api/v1/jobs/{job_id}/cancel").json() == {"status": "cancelling"}
-    job = wait_for_state(api, job_id, "cancelled", timeout=5)
+    advance_clock(api, 1.1)
+    job = get_job(api, job_id)
+    assert job["state"] == "cancelled"
     assert job["cancel_requested"] is True
     assert fetch(api, queue) is None

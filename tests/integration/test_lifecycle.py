@@ -10,6 +10,7 @@ import httpx
 from tests.integration.helpers import (
     LongPoll,
     ack,
+    advance_clock,
     assert_still_waiting,
     enqueue,
     error_code,
@@ -22,8 +23,8 @@ from tests.integration.helpers import (
     heartbeat,
     parse_ts,
     rfc3339,
+    server_now,
     ts_epoch,
-    wait_for_state,
 )
 
 JOB_FIELDS = {
@@ -333,8 +334,9 @@ def test_unique_lock_released_by_cancel_and_dead(api: httpx.Client, queue: str) 
     assert enqueue(api, f"{queue}.d", unique_key="d") != dead
 
 
-def test_scheduled_at_in_future_is_promoted(api: httpx.Client, queue: str) -> None:
-    due = time.time() + 0.6
+def test_scheduled_at_in_future_is_promoted(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
+    due = server_now(api) + 60
     resp = api.post("/api/v1/enqueue", json={"queue": queue, "scheduled_at": rfc3339(due)})
     assert resp.status_code == 201, resp.text
     assert resp.json()["status"] == "scheduled"
@@ -345,27 +347,36 @@ def test_scheduled_at_in_future_is_promoted(api: httpx.Client, queue: str) -> No
     assert fetch(api, queue) is None
     assert get_queue(api, queue)["counts"]["scheduled"] == 1
 
-    # A long-poll started now is woken by the promotion.
-    start = time.monotonic()
-    fetched = fetch_one(api, queue, timeout=10)
-    assert fetched["job_id"] == job_id
-    assert time.time() >= due - 0.01
-    assert time.monotonic() - start < 3.0
+    # A waiting long-poll is woken by the promotion once the time has come.
+    with LongPoll(api) as poll:
+        future = poll.start([queue], timeout=30)
+        advance_clock(api, 30)
+        assert_still_waiting(future)
+        moved_at = time.monotonic()
+        now = advance_clock(api, 31) / 1000
+        resp, returned_at = future.result(timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["job_id"] == job_id
+    assert now >= due
+    assert returned_at - moved_at < 1.0
     types = event_types(get_job(api, job_id))
     assert "promoted" in types
 
 
-def test_delay_schedules_the_job(api: httpx.Client, queue: str) -> None:
-    before = time.time()
+def test_delay_schedules_the_job(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
+    before = server_now(api)
     resp = api.post("/api/v1/enqueue", json={"queue": queue, "delay": "500ms"})
     assert resp.status_code == 201, resp.text
     assert resp.json()["status"] == "scheduled"
     job_id = resp.json()["job_id"]
     scheduled = ts_epoch(get_job(api, job_id)["scheduled_at"])
-    assert before + 0.5 - 0.01 <= scheduled <= time.time() + 0.5 + 0.01
+    assert before + 0.5 - 0.01 <= scheduled <= server_now(api) + 0.5 + 0.01
     assert fetch(api, queue) is None
-    job = wait_for_state(api, job_id, "pending", timeout=5)
-    assert time.time() >= scheduled - 0.01
+    now = advance_clock(api, 0.6) / 1000
+    job = get_job(api, job_id)
+    assert job["state"] == "pending"
+    assert now >= scheduled
     assert job["attempt"] == 0
     assert fetch_one(api, queue)["job_id"] == job_id
 

@@ -11,6 +11,7 @@ import pytest
 from tests.integration.helpers import (
     LongPoll,
     ack,
+    advance_clock,
     assert_still_waiting,
     enqueue,
     event_types,
@@ -19,16 +20,17 @@ from tests.integration.helpers import (
     fetch_one,
     get_job,
     get_queue,
+    server_now,
     ts_epoch,
-    wait_for_state,
 )
 
 
 def timed_fail(
     api: httpx.Client, job_id: str, error: str, **body: Any
 ) -> tuple[dict[str, Any], float]:
-    """Fail a job; returns the answer and the seconds after the call's start of next_attempt_at."""
-    before = time.time()
+    """Fail a job; returns the answer and the seconds after the call's start of next_attempt_at
+    (by the server's clock, which a test may have moved)."""
+    before = server_now(api)
     resp = fail(api, job_id, error, **body)
     assert resp.status_code == 200, resp.text
     answer = resp.json()
@@ -37,9 +39,10 @@ def timed_fail(
     return answer, offset
 
 
-def test_fail_then_retry_after_fixed_backoff(api: httpx.Client, queue: str) -> None:
+def test_fail_then_retry_after_fixed_backoff(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
     job_id = enqueue(
-        api, queue, payload={"x": 1}, max_retries=2, retry_backoff="fixed", retry_base_delay=0.2
+        api, queue, payload={"x": 1}, max_retries=2, retry_backoff="fixed", retry_base_delay=30
     )
     fetch_one(api, queue, worker_id="w1")
     answer, offset = timed_fail(
@@ -47,7 +50,7 @@ def test_fail_then_retry_after_fixed_backoff(api: httpx.Client, queue: str) -> N
     )
     assert answer["status"] == "retrying"
     assert answer["attempts_remaining"] == 2
-    assert 0.19 <= offset <= 0.2 + 0.5
+    assert 29.99 <= offset <= 30 + 0.5
 
     job = get_job(api, job_id)
     assert job["state"] == "retrying"
@@ -63,8 +66,11 @@ def test_fail_then_retry_after_fixed_backoff(api: httpx.Client, queue: str) -> N
     assert counts["retrying"] == 1 and counts["active"] == 0
     assert fetch(api, queue) is None
 
-    job = wait_for_state(api, job_id, "pending", timeout=5)
-    assert time.time() >= ts_epoch(answer["next_attempt_at"]) - 0.01
+    advance_clock(api, 29)
+    assert get_job(api, job_id)["state"] == "retrying"
+    now = advance_clock(api, 1.1) / 1000
+    assert get_job(api, job_id)["state"] == "pending"
+    assert now >= ts_epoch(answer["next_attempt_at"])
     second = fetch_one(api, queue, worker_id="w2")
     assert second["job_id"] == job_id
     assert second["attempt"] == 2
@@ -83,17 +89,22 @@ def test_fail_then_retry_after_fixed_backoff(api: httpx.Client, queue: str) -> N
     assert totals == {"enqueued": 1, "completed": 1, "failed": 1, "dead": 0}
 
 
-def test_retrying_job_is_handed_to_a_waiting_long_poll(api: httpx.Client, queue: str) -> None:
-    job_id = enqueue(api, queue, retry_backoff="fixed", retry_base_delay=0.3)
+def test_retrying_job_is_handed_to_a_waiting_long_poll(clock_api: httpx.Client, queue: str) -> None:
+    api = clock_api
+    job_id = enqueue(api, queue, retry_backoff="fixed", retry_base_delay=30)
     fetch_one(api, queue)
     with LongPoll(api) as poll:
         future = poll.start([queue], timeout=30)
         answer, _ = timed_fail(api, job_id, "boom")
-        resp, _ = future.result(timeout=10)
+        assert_still_waiting(future)
+        moved_at = time.monotonic()
+        now = advance_clock(api, 30.1) / 1000
+        resp, returned_at = future.result(timeout=10)
     assert resp.status_code == 200, resp.text
     assert resp.json()["job_id"] == job_id
     assert resp.json()["attempt"] == 2
-    assert time.time() >= ts_epoch(answer["next_attempt_at"]) - 0.01
+    assert now >= ts_epoch(answer["next_attempt_at"])
+    assert returned_at - moved_at < 1.0
 
 
 def test_dead_after_retries_exhausted(api: httpx.Client, queue: str) -> None:
@@ -197,7 +208,7 @@ def test_retried_job_keeps_its_original_fifo_place(api: httpx.Client, queue: str
     ],
 )
 def test_backoff_spacing(
-    api: httpx.Client,
+    clock_api: httpx.Client,
     queue: str,
     backoff: str,
     base: float | str,
@@ -205,6 +216,7 @@ def test_backoff_spacing(
     max_seconds: float,
     expected: list[float],
 ) -> None:
+    api = clock_api
     job_id = enqueue(
         api,
         queue,
@@ -220,17 +232,19 @@ def test_backoff_spacing(
 
     offsets = []
     for attempt, delay in enumerate(expected, start=1):
-        fetched = fetch_one(api, queue, timeout=10)
+        fetched = fetch_one(api, queue)
         assert fetched["attempt"] == attempt
-        before = time.time()
+        before = server_now(api)
         answer, offset = timed_fail(api, job_id, f"fail {attempt}")
-        after = time.time()
+        after = server_now(api)
         assert answer["status"] == "retrying"
         assert answer["attempts_remaining"] == 5 + 1 - attempt
         offsets.append(offset)
         next_at = ts_epoch(answer["next_attempt_at"])
         # The server's clock is read during the call; allow generous slack above.
         assert before + delay - 0.01 <= next_at <= after + delay + 0.25, (attempt, offsets)
+        assert fetch(api, queue) is None
+        advance_clock(api, delay)  # a scheduler pass at the retry's time promotes it
     assert len(offsets) == len(expected)
 
 

@@ -1,4 +1,5 @@
-"""Cron schedule CRUD over HTTP (firing is tested at the store level with a controlled clock)."""
+"""Cron schedules over HTTP: their definitions, and firing when the server's clock (moved by
+the test) reaches a fire time. The firing rules in detail are the Store contract suite's."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.integration.helpers import error_code, parse_ts
+from tests.integration.helpers import advance_clock, error_code, parse_ts, server_now
 
 SCHEDULE_FIELDS = {
     "id",
@@ -232,3 +233,24 @@ def test_unknown_schedule_is_404(api: httpx.Client, queue: str) -> None:
     )
     assert resp.status_code == 404
     assert api.delete(f"/api/v1/schedules/{UNKNOWN}").status_code == 404
+
+
+def test_a_schedule_fires_when_the_server_clock_reaches_it(
+    clock_api: httpx.Client, queue: str
+) -> None:
+    api = clock_api
+    created = _create(api, name=_name(queue), queue=queue, cron="*/5 * * * *", payload=[1])
+    try:
+        due = parse_ts(created["next_run"]).timestamp()
+        advance_clock(api, due - server_now(api) - 1)
+        found = api.post("/api/v1/jobs/search", json={"queue": queue}).json()
+        assert found["total"] == 0
+        advance_clock(api, 2)
+        [job] = api.post("/api/v1/jobs/search", json={"queue": queue}).json()["jobs"]
+        assert (job["state"], job["payload"]) == ("pending", [1])
+        assert job["tags"] == {"schedule_id": created["id"]}
+        schedule = api.get(f"/api/v1/schedules/{created['id']}").json()
+        assert parse_ts(schedule["last_run"]).timestamp() == due
+        assert parse_ts(schedule["next_run"]).timestamp() == due + 300
+    finally:
+        api.delete(f"/api/v1/schedules/{created['id']}")

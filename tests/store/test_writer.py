@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobbie.errors import NotFound, Unavailable
+from jobbie.notifier import Wakes
 from jobbie.store.sqlite.database import migrate, migration_files, open_connection
 from jobbie.store.sqlite.writer import Tx, Writer
 
@@ -58,7 +59,7 @@ def test_callers_are_answered_only_after_commit_and_wake_after(tmp_path: Path) -
     seen: list[int] = []
 
     async def main() -> None:
-        woken: list[set[str]] = []
+        woken: list[Wakes] = []
         writer = Writer(_writer_conn(path), asyncio.get_running_loop(), woken.append)
         writer.start()
 
@@ -69,7 +70,7 @@ def test_callers_are_answered_only_after_commit_and_wake_after(tmp_path: Path) -
         await writer.run(op)
         # Another connection sees the row the moment the caller is answered.
         seen.append(_count(path))
-        assert woken == [{"q"}]
+        assert woken == [Wakes(q=1)]
         writer.close()
 
     asyncio.run(main())
@@ -86,7 +87,7 @@ def test_failed_commit_answers_every_caller_unavailable(tmp_path: Path) -> None:
         conn.execute(
             "CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
         )
-        woken: list[set[str]] = []
+        woken: list[Wakes] = []
         writer = Writer(conn, asyncio.get_running_loop(), woken.append)
         writer.start()
 
@@ -154,3 +155,133 @@ def test_fetch_uses_the_pending_index(tmp_path: Path) -> None:
     )
     assert "jobs_pending" in plan
     assert "TEMP B-TREE" not in plan  # no sort: a single index range scan
+
+
+def _full_conn(path: Path) -> sqlite3.Connection:
+    """A writer connection whose database may grow by only 20 pages (a full disk)."""
+    conn = _writer_conn(path)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count={pages + 20}")
+    return conn
+
+
+def _insert_mb(tx: Tx) -> str:
+    tx.execute("INSERT INTO t (v) VALUES (length(zeroblob(1 << 20)))")
+    tx.execute("CREATE TABLE IF NOT EXISTS big (b BLOB)")
+    tx.execute("INSERT INTO big (b) VALUES (zeroblob(1 << 20))")
+    return "big"
+
+
+def _insert_small(tx: Tx) -> str:
+    tx.execute("INSERT INTO t (v) VALUES (1)")
+    return "small"
+
+
+def _insert_2k(tx: Tx) -> str:
+    tx.execute("CREATE TABLE IF NOT EXISTS pad (b BLOB)")
+    tx.execute("INSERT INTO pad (b) VALUES (zeroblob(2000))")
+    return "2k"
+
+
+def test_writer_survives_a_full_database_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+
+    async def main() -> None:
+        conn = _full_conn(path)
+        writer = Writer(conn, asyncio.get_running_loop(), lambda q: None, probe_interval=0.05)
+        writer.start()
+        # SQLITE_FULL rolls back by itself; the writer's own ROLLBACK must not kill it.
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(writer.run(_insert_mb), 5)
+        assert writer.running
+        assert writer.failing is not None and "full" in writer.failing
+        # A later, small write is served by the same thread (it fits in the 20 pages).
+        assert await asyncio.wait_for(writer.run(_insert_small), 5) == "small"
+        assert writer.failing is None
+        # Fill it for good with rows of ~2 KiB: then the probe keeps failing on its own.
+        for _ in range(200):
+            try:
+                await asyncio.wait_for(writer.run(_insert_2k), 5)
+            except Unavailable:
+                break
+        else:
+            raise AssertionError("the database never filled up")
+        await asyncio.sleep(0.3)
+        assert writer.failing is not None
+        # Space returns: the probe sees it without any caller.
+        conn.execute("PRAGMA max_page_count=1000000")
+        for _ in range(100):
+            if writer.failing is None:
+                break
+            await asyncio.sleep(0.05)
+        assert writer.failing is None
+        assert await asyncio.wait_for(writer.run(_insert_mb), 5) == "big"
+        writer.close()
+
+    asyncio.run(main())
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_group_rolled_back_by_sqlite_answers_every_caller(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+
+    async def main() -> list[object]:
+        writer = Writer(_full_conn(path), asyncio.get_running_loop(), lambda q: None)
+        writer.start()
+        ops = [_insert_mb if i % 4 == 1 else _insert_small for i in range(40)]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(writer.run(op) for op in ops), return_exceptions=True), 10
+        )
+        assert writer.running
+        assert await asyncio.wait_for(writer.run(_insert_small), 5) == "small"
+        writer.close()
+        return list(results)
+
+    results = asyncio.run(main())
+    assert all(r in ("small", "big") or isinstance(r, Unavailable) for r in results), results
+    # Every answered small insert is there (plus the last one), nothing that was refused.
+    assert _count(path) == results.count("small") + 1 + results.count("big")
+
+
+def test_an_unexpected_error_in_the_writers_own_statements_keeps_it_running(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "w.db"
+
+    async def main() -> None:
+        writer = Writer(_writer_conn(path), asyncio.get_running_loop(), lambda q: None)
+        writer.start()
+
+        def ends_the_transaction(tx: Tx) -> str:
+            tx.execute("INSERT INTO t (v) VALUES (5)")
+            tx.execute("COMMIT")  # a buggy operation: the group's COMMIT then fails
+            return "x"
+
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                writer.run(_insert_small), writer.run(ends_the_transaction), return_exceptions=True
+            ),
+            5,
+        )
+        assert all(r in ("small", "x") or isinstance(r, Unavailable) for r in results)
+        assert await asyncio.wait_for(writer.run(_insert_small), 5) == "small"
+        assert writer.running
+        writer.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("where", "index"), [("queue", "events_queue"), ("type", "events_type")])
+def test_filtered_event_reads_use_an_index(tmp_path: Path, where: str, index: str) -> None:
+    conn = open_connection(tmp_path / "e.db", durable=True)
+    migrate(conn)
+    plan = " ".join(
+        str(row[3])
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM events WHERE id > ?"
+            f" AND {where} IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT 500",
+            (0, '["a"]'),
+        )
+    )
+    assert index in plan, plan

@@ -53,9 +53,3 @@ def test_lock_pins_every_declared_dependency_within_its_range(lock: str) -> None
                 problems.append(f"{req.name}=={version} is outside {req.specifier} ({group})")
     assert not problems, f"{lock} is stale; run `make lock`: " + "; ".join(problems)
 
-
-def test_docker_lock_has_no_development_tools() -> None:
-    pinned = pins(ROOT / "requirements/docker.txt")
-    for group in ("dev", "docs"):
-        for req in declared(group):
-            assert canonicalize_name(req.name) not in pinned, f"{req.name} in the image's lock"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from jobbie.notifier import Notifier
+from jobbie.notifier import Notifier, Wakes
 
 
 def test_waiter_subscribed_before_notify_is_woken() -> None:
@@ -151,3 +151,39 @@ def test_waiting_counts_distinct_waiters() -> None:
     notifier.unsubscribe(first)
     notifier.unsubscribe(second)
     assert notifier.waiting == 0
+
+
+def test_a_count_of_new_jobs_wakes_that_many_waiters_oldest_first() -> None:
+    async def scenario() -> list[bool]:
+        notifier = Notifier()
+        waiters = [notifier.subscribe(["q"]) for _ in range(10)]
+        notifier.on_commit(Wakes(q=3))
+        first = [w.signalled for w in waiters]
+        # Already signalled waiters are not counted twice: the next job wakes the 4th.
+        notifier.on_commit(Wakes(q=1))
+        assert [w.signalled for w in waiters].count(True) == 4
+        return first
+
+    assert asyncio.run(scenario()) == [True] * 3 + [False] * 7
+
+
+def test_a_waiter_leaving_with_an_unused_wake_up_hands_it_on() -> None:
+    async def scenario() -> list[bool]:
+        notifier = Notifier()
+        leaving, staying = notifier.subscribe(["q"]), notifier.subscribe(["q"])
+        notifier.on_commit(Wakes(q=1))
+        assert leaving.signalled and not staying.signalled
+        notifier.unsubscribe(leaving)  # timed out or its client went away
+        return [staying.signalled]
+
+    assert asyncio.run(scenario()) == [True]
+
+
+def test_pass_on_wakes_one_more_waiter_per_queue() -> None:
+    async def scenario() -> int:
+        notifier = Notifier()
+        waiters = [notifier.subscribe(["q"]) for _ in range(5)]
+        notifier.pass_on(["q"])
+        return sum(w.signalled for w in waiters)
+
+    assert asyncio.run(scenario()) == 1

@@ -62,6 +62,64 @@ def server(
         str | None,
         typer.Option(help="Allow these origins (comma-separated) [env JOBBIE_CORS_ORIGIN]"),
     ] = None,
+    allowed_host: Annotated[
+        str | None,
+        typer.Option(
+            help="Host names accepted besides loopback ones while bound to loopback"
+            " (comma-separated; * for any) [env JOBBIE_ALLOWED_HOST]"
+        ),
+    ] = None,
+    protect_metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--protect-metrics",
+            help="/metrics and /openapi.json need an API key too [env JOBBIE_PROTECT_METRICS]",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            help="Open connections (parked long-polls included) before new requests get 503"
+            " [env JOBBIE_MAX_CONNECTIONS; 4096]"
+        ),
+    ] = None,
+    keep_alive: Annotated[
+        float | None,
+        typer.Option(help="Seconds an idle connection stays open [env JOBBIE_KEEP_ALIVE; 5]"),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds to receive a request's headers [env JOBBIE_HEADER_TIMEOUT; 10]"),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds to receive a body after its headers [env JOBBIE_BODY_TIMEOUT; 60]"
+        ),
+    ] = None,
+    max_header_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="Request line and headers, in bytes [env JOBBIE_MAX_HEADER_BYTES; 65536]"
+        ),
+    ] = None,
+    max_headers: Annotated[
+        int | None,
+        typer.Option(help="Headers in one request [env JOBBIE_MAX_HEADERS; 100]"),
+    ] = None,
+    max_response_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="A fetch answer holds fewer jobs past this many bytes"
+            " [env JOBBIE_MAX_RESPONSE_BYTES; 67108864]"
+        ),
+    ] = None,
+    max_event_streams: Annotated[
+        int | None,
+        typer.Option(
+            help="Concurrent event streams (SSE); more get 503 [env JOBBIE_MAX_EVENT_STREAMS; 100]"
+        ),
+    ] = None,
     test_clock: Annotated[
         bool | None,
         typer.Option(
@@ -86,7 +144,17 @@ def server(
                 "api_key": api_key,
                 "scheduler_interval": scheduler_interval,
                 "cors_origin": cors_origin,
+                "max_event_streams": max_event_streams,
                 "test_clock": "1" if test_clock else None,
+                "allowed_host": allowed_host,
+                "protect_metrics": "1" if protect_metrics else None,
+                "max_connections": max_connections,
+                "keep_alive": keep_alive,
+                "header_timeout": header_timeout,
+                "body_timeout": body_timeout,
+                "max_header_bytes": max_header_bytes,
+                "max_headers": max_headers,
+                "max_response_bytes": max_response_bytes,
             }
         )
     except ValueError as exc:

@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-import httpx
 import msgspec
 from msgspec import UNSET, Raw
 
 from jobbie import models as m
+from jobbie.client._transport import Response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -47,7 +47,6 @@ from jobbie.timeutil import parse_duration_ms
 T = TypeVar("T")
 
 API = "/api/v1"
-JSON_HEADERS = {"content-type": "application/json"}
 # A long-poll may legitimately take its whole timeout; the HTTP read waits this much longer.
 LONG_POLL_MARGIN = 10.0
 MAX_REMEMBERED_LEASES = 10_000
@@ -59,10 +58,13 @@ class Call(Generic[T]):
 
     method: str
     path: str
-    parse: Callable[[httpx.Response], T]
+    parse: Callable[[Response], T]
     body: bytes | None = None
     params: Mapping[str, str] | None = None
     read_timeout: float | None = None
+    # Sending it twice is harmless (GETs; fenced acks, fails, heartbeats, releases), so it may
+    # be repeated when the connection drops under it. Never true for an enqueue or a fetch.
+    retry: bool = False
 
 
 def encode(value: Any) -> bytes:
@@ -74,22 +76,43 @@ def raw(value: Any) -> Raw:
     return Raw(encode(value))
 
 
-def _decoder(type_: type[T]) -> Callable[[httpx.Response], T]:
-    decoder = msgspec.json.Decoder(type_)
-    return lambda resp: decoder.decode(resp.content)
+_DECODERS: dict[Any, Callable[[Response], Any]] = {}
+_RAW_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 
-def _status(resp: httpx.Response) -> str:
+def _dec(type_: type[T]) -> msgspec.json.Decoder[T]:
+    """The JSON decoder of `type_`, built once (a Decoder costs tens of µs to build)."""
+    decoder = _RAW_DECODERS.get(type_)
+    if decoder is None:
+        decoder = _RAW_DECODERS[type_] = msgspec.json.Decoder(type_)
+    return decoder
+
+
+def _decoder(type_: type[T]) -> Callable[[Response], T]:
+    """A parser of `type_` answers; built once per type (a Decoder costs tens of µs)."""
+    parse = _DECODERS.get(type_)
+    if parse is None:
+        decoder = msgspec.json.Decoder(type_)
+        parse = _DECODERS[type_] = lambda resp: decoder.decode(resp.content)
+    return parse
+
+
+def _status(resp: Response) -> str:
     return msgspec.json.decode(resp.content, type=m.StatusResponse).status
 
 
-def _none(resp: httpx.Response) -> None:
+def _none(resp: Response) -> None:
     return None
 
 
 def _seg(value: str) -> str:
     """A path segment, escaped (ids and names come from users)."""
     return quote(value, safe="")
+
+
+def _fenced(worker_id: str | None) -> bool:
+    """A fenced call names its lease, so a repeat after success changes nothing."""
+    return worker_id is not None
 
 
 def _ids(job: str | Job) -> str:
@@ -213,10 +236,10 @@ class Calls:
             lease_duration=lease_duration,
             count=count,
         )
-        one = msgspec.json.Decoder(m.FetchedJob)
-        many = msgspec.json.Decoder(m.FetchManyResponse)
+        one = _dec(m.FetchedJob)
+        many = _dec(m.FetchManyResponse)
 
-        def parse(resp: httpx.Response) -> Job | list[Job] | None:
+        def parse(resp: Response) -> Job | list[Job] | None:
             if resp.status_code == 204:
                 return None if count is None else []
             if count is None:
@@ -241,11 +264,11 @@ class Calls:
     ) -> Call[str]:
         job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
         body = encode(m.AckRequest(result=raw(result), worker_id=worker_id, attempt=attempt))
-        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body)
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", _status, body, retry=_fenced(worker_id))
 
-    def ack_batch(
+    def _ack_items(
         self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
-    ) -> Call[list[m.AckBatchResult]]:
+    ) -> list[m.AckBatchItem]:
         pairs = list(acks.items()) if isinstance(acks, Mapping) else list(acks)
         items = []
         for job, result in pairs:
@@ -255,13 +278,108 @@ class Calls:
                     job_id=job_id, result=raw(result), worker_id=worker_id, attempt=attempt
                 )
             )
-        decoder = msgspec.json.Decoder(m.AckBatchResponse)
+        return items
+
+    def ack_batch(
+        self, acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]]
+    ) -> Call[list[m.AckBatchResult]]:
+        items = self._ack_items(acks)
+        decoder = _dec(m.AckBatchResponse)
 
         return Call(
             "POST",
             f"{API}/ack/batch",
             lambda resp: decoder.decode(resp.content).results,
             encode(m.AckBatchRequest(acks=items)),
+            retry=all(item.worker_id is not None for item in items),
+        )
+
+    def _next(
+        self,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+    ) -> m.FetchNext:
+        names = [queues] if isinstance(queues, str) else list(queues)
+        return m.FetchNext(
+            queues=names, count=count, lease_duration=lease_duration, hostname=self.hostname
+        )
+
+    def _leased(self, wires: list[m.FetchedJob], worker_id: str) -> list[Job]:
+        return [self._remember(job_from_fetch(w, worker_id, self.hostname)) for w in wires]
+
+    def ack_and_fetch(
+        self,
+        job: str | Job,
+        result: Any,
+        worker_id: str | None,
+        attempt: int | None,
+        *,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+    ) -> Call[tuple[str, list[Job]]]:
+        job_id, worker_id, attempt = self._fence(job, worker_id, attempt)
+        owner = worker_id or self.worker_id
+        request = m.AckRequest(
+            result=raw(result),
+            worker_id=owner,
+            attempt=attempt,
+            next=self._next(queues, count, lease_duration),
+        )
+        decoder = _dec(m.AckNextResponse)
+
+        def parse(resp: Response) -> tuple[str, list[Job]]:
+            answer = decoder.decode(resp.content)
+            return answer.status, self._leased(answer.next, owner)
+
+        # Never repeated: a lost answer's jobs would stay leased to nobody until they expire.
+        return Call("POST", f"{API}/ack/{_seg(job_id)}", parse, encode(request))
+
+    def ack_batch_and_fetch(
+        self,
+        acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]],
+        *,
+        queues: str | Sequence[str],
+        count: int,
+        lease_duration: float | str | None,
+        worker_id: str | None,
+    ) -> Call[tuple[list[m.AckBatchResult], list[Job]]]:
+        owner = worker_id or self.worker_id
+        body = m.AckBatchRequest(
+            acks=self._ack_items(acks),
+            worker_id=owner,
+            next=self._next(queues, count, lease_duration),
+        )
+        decoder = _dec(m.AckBatchNextResponse)
+
+        def parse(resp: Response) -> tuple[list[m.AckBatchResult], list[Job]]:
+            answer = decoder.decode(resp.content)
+            return answer.results, self._leased(answer.next, owner)
+
+        return Call("POST", f"{API}/ack/batch", parse, encode(body))
+
+    def fail_batch(
+        self,
+        fails: Sequence[tuple[str | Job, str] | tuple[str | Job, str, str | None]],
+        worker_id: str | None,
+    ) -> Call[list[m.FailBatchResult]]:
+        items = []
+        for entry in fails:
+            job, error = entry[0], entry[1]
+            backtrace = entry[2] if len(entry) > 2 else None
+            job_id, lease_worker, attempt = self._fence(job, None, None)
+            worker_id = worker_id or lease_worker
+            items.append(
+                m.FailBatchItem(job_id=job_id, error=error, backtrace=backtrace, attempt=attempt)
+            )
+        decoder = _dec(m.FailBatchResponse)
+        return Call(
+            "POST",
+            f"{API}/fail/batch",
+            lambda resp: decoder.decode(resp.content).results,
+            encode(m.FailBatchRequest(fails=items, worker_id=worker_id)),
+            retry=worker_id is not None and all(i.attempt is not None for i in items),
         )
 
     def fail(
@@ -276,7 +394,13 @@ class Calls:
         request = m.FailRequest(
             error=error, backtrace=backtrace, worker_id=worker_id, attempt=attempt
         )
-        return Call("POST", f"{API}/fail/{_seg(job_id)}", _decoder(m.FailResponse), encode(request))
+        return Call(
+            "POST",
+            f"{API}/fail/{_seg(job_id)}",
+            _decoder(m.FailResponse),
+            encode(request),
+            retry=_fenced(worker_id),
+        )
 
     def heartbeat(
         self, jobs: Mapping[str, HeartbeatUpdate], worker_id: str | None
@@ -291,13 +415,13 @@ class Calls:
                 checkpoint=raw(update["checkpoint"]) if "checkpoint" in update else UNSET,
                 attempt=attempt,
             )
-        decoder = msgspec.json.Decoder(m.HeartbeatResponse)
+        decoder = _dec(m.HeartbeatResponse)
 
-        def parse(resp: httpx.Response) -> dict[str, str]:
+        def parse(resp: Response) -> dict[str, str]:
             return {k: v.status for k, v in decoder.decode(resp.content).jobs.items()}
 
         body = encode(m.HeartbeatRequest(jobs=entries, worker_id=worker_id))
-        return Call("POST", f"{API}/heartbeat", parse, body)
+        return Call("POST", f"{API}/heartbeat", parse, body, retry=True)
 
     def release(
         self, job: str | Job, checkpoint: Any, worker_id: str | None, attempt: int | None
@@ -308,7 +432,13 @@ class Calls:
             attempt=attempt,
             checkpoint=UNSET if checkpoint is None else raw(checkpoint),
         )
-        return Call("POST", f"{API}/release/{_seg(job_id)}", _status, encode(request))
+        return Call(
+            "POST",
+            f"{API}/release/{_seg(job_id)}",
+            _status,
+            encode(request),
+            retry=_fenced(worker_id),
+        )
 
     # --- jobs -----------------------------------------------------------------------------
 
@@ -355,7 +485,7 @@ class Calls:
         if priority is not None:
             body["priority"] = priority
 
-        def parse(resp: httpx.Response) -> BulkResult | BulkOperation:
+        def parse(resp: Response) -> BulkResult | BulkOperation:
             if resp.status_code == 202:
                 return msgspec.json.decode(resp.content, type=m.BulkAccepted)
             return msgspec.json.decode(resp.content, type=m.BulkResponse)
@@ -379,7 +509,7 @@ class Calls:
         return Call("DELETE", f"{API}/jobs/{_seg(job_id)}", _none)
 
     def get_batch(self, batch_id: str) -> Call[Batch]:
-        decoder = msgspec.json.Decoder(m.Batch)
+        decoder = _dec(m.Batch)
         return Call(
             "GET",
             f"{API}/batches/{_seg(batch_id)}",
@@ -389,14 +519,14 @@ class Calls:
     # --- queues ---------------------------------------------------------------------------
 
     def queues(self) -> Call[list[m.Queue]]:
-        decoder = msgspec.json.Decoder(m.QueueList)
+        decoder = _dec(m.QueueList)
         return Call("GET", f"{API}/queues", lambda resp: decoder.decode(resp.content).queues)
 
     def queue_action(self, name: str, action: str) -> Call[m.Queue]:
         return Call("POST", f"{API}/queues/{_seg(name)}/{action}", _decoder(m.Queue))
 
     def clear(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(m.ClearResponse)
+        decoder = _dec(m.ClearResponse)
         return Call(
             "POST",
             f"{API}/queues/{_seg(name)}/clear",
@@ -415,7 +545,7 @@ class Calls:
         return Call("DELETE", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue))
 
     def delete_queue(self, name: str) -> Call[int]:
-        decoder = msgspec.json.Decoder(m.DeleteQueueResponse)
+        decoder = _dec(m.DeleteQueueResponse)
         return Call(
             "DELETE",
             f"{API}/queues/{_seg(name)}",
@@ -426,7 +556,7 @@ class Calls:
     # --- schedules ------------------------------------------------------------------------
 
     def schedules(self) -> Call[list[Schedule]]:
-        decoder = msgspec.json.Decoder(m.ScheduleList)
+        decoder = _dec(m.ScheduleList)
         return Call(
             "GET",
             f"{API}/schedules",
@@ -450,7 +580,7 @@ class Calls:
     # --- server ---------------------------------------------------------------------------
 
     def workers(self) -> Call[list[WorkerInfo]]:
-        decoder = msgspec.json.Decoder(m.WorkerList)
+        decoder = _dec(m.WorkerList)
         return Call(
             "GET",
             f"{API}/workers",
@@ -469,13 +599,13 @@ _SEARCH = msgspec.json.Decoder(m.SearchResponse)
 _SCHEDULE = msgspec.json.Decoder(m.Schedule)
 
 
-def _job(resp: httpx.Response) -> Job:
+def _job(resp: Response) -> Job:
     return job_from_wire(_JOB_DETAIL.decode(resp.content))
 
 
-def _page(resp: httpx.Response) -> SearchPage:
+def _page(resp: Response) -> SearchPage:
     return page_from_wire(_SEARCH.decode(resp.content))
 
 
-def _schedule(resp: httpx.Response) -> Schedule:
+def _schedule(resp: Response) -> Schedule:
     return schedule_from_wire(_SCHEDULE.decode(resp.content))

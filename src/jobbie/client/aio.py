@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, Unpack, overload
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from jobbie import models as m
-from jobbie.client._calls import JSON_HEADERS, Call, Calls
+from jobbie.client._atransport import AiohttpTransport, AsyncHttpxTransport
+from jobbie.client._calls import Call, Calls
+from jobbie.client._transport import Verify
 from jobbie.client.client import DEFAULT_URL, client_headers
-from jobbie.client.errors import ServerUnreachable, error_from_response
+from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -30,6 +30,9 @@ from jobbie.client.types import (
 from jobbie.errors import NotFound
 from jobbie.models import PriorityName
 
+if TYPE_CHECKING:
+    import httpx
+
 T = TypeVar("T")
 
 
@@ -43,6 +46,9 @@ class AsyncClient:
     `worker_id` and `hostname` identify this client in fetches (a random id by default). Jobs
     fetched through the client are remembered, so `ack`, `fail`, `heartbeat` and `release`
     send their `worker_id` and `attempt` for fencing without being told.
+
+    Proxies, `verify`, `transport` and retries work as for `Client`; `max_connections`
+    bounds the connections open to the server at once.
     """
 
     def __init__(
@@ -54,15 +60,17 @@ class AsyncClient:
         worker_id: str | None = None,
         hostname: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify: Verify = True,
+        max_connections: int = 100,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._calls = Calls(worker_id, hostname)
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=client_headers(api_key),
-            timeout=timeout,
-            transport=transport,
+        headers = client_headers(api_key)
+        self._http: AiohttpTransport | AsyncHttpxTransport = (
+            AiohttpTransport(self.url, headers, verify, max_connections)
+            if transport is None
+            else AsyncHttpxTransport(self.url, headers, transport)
         )
 
     @property
@@ -72,7 +80,7 @@ class AsyncClient:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        await self._http.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -86,18 +94,15 @@ class AsyncClient:
         await self.aclose()
 
     async def _send(self, call: Call[T]) -> T:
-        timeout = httpx.Timeout(self.timeout, read=call.read_timeout or self.timeout)
-        try:
-            resp = await self._http.request(
-                call.method,
-                call.path,
-                content=call.body,
-                params=call.params,
-                headers=JSON_HEADERS if call.body is not None else None,
-                timeout=timeout,
-            )
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        resp = await self._http.request(
+            call.method,
+            call.path,
+            call.body,
+            params=call.params,
+            timeout=self.timeout,
+            read_timeout=call.read_timeout or self.timeout,
+            retry=call.retry or call.method == "GET",
+        )
         if resp.status_code >= 400:
             raise error_from_response(resp)
         return call.parse(resp)
@@ -202,6 +207,64 @@ class AsyncClient:
         """Complete several jobs (`{job_id: result}` or `(job, result)` pairs); one result per
         ack, in order, each with a `status` or an `error` and `code`."""
         return await self._send(self._calls.ack_batch(acks))
+
+    async def ack_and_fetch(
+        self,
+        job: str | Job,
+        result: Any = None,
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> tuple[str, list[Job]]:
+        """`ack`, and lease up to `count` jobs of `queues` in the same transaction (never
+        waiting: an empty list when none is ready). A refused ack leases nothing. The new
+        leases belong to `worker_id` (default: the job's worker, else this client's)."""
+        return await self._send(
+            self._calls.ack_and_fetch(
+                job,
+                result,
+                worker_id,
+                attempt,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+            )
+        )
+
+    async def ack_batch_and_fetch(
+        self,
+        acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]],
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+    ) -> tuple[list[m.AckBatchResult], list[Job]]:
+        """`ack_batch`, and lease up to `count` jobs of `queues` for `worker_id` (default:
+        this client's) in the same transaction, whatever the acks' own results."""
+        return await self._send(
+            self._calls.ack_batch_and_fetch(
+                acks,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+                worker_id=worker_id,
+            )
+        )
+
+    async def fail_batch(
+        self,
+        fails: Sequence[tuple[str | Job, str] | tuple[str | Job, str, str | None]],
+        *,
+        worker_id: str | None = None,
+    ) -> list[m.FailBatchResult]:
+        """Fail several attempts (`(job, error)` or `(job, error, backtrace)`); one result per
+        fail, in order: the new `status`, `next_attempt_at`, `attempts_remaining`, or an
+        `error` and `code` for that fail alone."""
+        return await self._send(self._calls.fail_batch(fails, worker_id))
 
     async def fail(
         self,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, TypeVar, Unpack, overload
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from jobbie import models as m
-from jobbie.client._calls import JSON_HEADERS, Call, Calls
-from jobbie.client.errors import ServerUnreachable, error_from_response
+from jobbie.client._calls import Call, Calls
+from jobbie.client._transport import HttpClientTransport, HttpxTransport, Verify
+from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -28,6 +27,9 @@ from jobbie.client.types import (
 )
 from jobbie.errors import NotFound
 from jobbie.models import PriorityName
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -54,6 +56,15 @@ class Client:
     `worker_id` and `hostname` identify this client in fetches (a random id by default). Jobs
     fetched through the client are remembered, so `ack`, `fail`, `heartbeat` and `release`
     send their `worker_id` and `attempt` for fencing without being told.
+
+    Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY and NO_PROXY. `verify` picks the
+    CA bundle for HTTPS: True (SSL_CERT_FILE / SSL_CERT_DIR, else certifi's, else the
+    system's), a path to a bundle, an `ssl.SSLContext`, or False (no checks). `transport`
+    (an httpx transport, e.g. `httpx.MockTransport`) sends every request through httpx
+    instead, for tests.
+
+    A request is sent again only when that is harmless (GETs; fenced ack, fail, heartbeat,
+    release) and the connection dropped under it; an enqueue is never sent twice.
     """
 
     def __init__(
@@ -65,15 +76,16 @@ class Client:
         worker_id: str | None = None,
         hostname: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        verify: Verify = True,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._calls = Calls(worker_id, hostname)
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers=client_headers(api_key),
-            timeout=timeout,
-            transport=transport,
+        headers = client_headers(api_key)
+        self._http: HttpClientTransport | HttpxTransport = (
+            HttpClientTransport(self.url, headers, verify)
+            if transport is None
+            else HttpxTransport(self.url, headers, transport)
         )
 
     @property
@@ -97,18 +109,15 @@ class Client:
         self.close()
 
     def _send(self, call: Call[T]) -> T:
-        timeout = httpx.Timeout(self.timeout, read=call.read_timeout or self.timeout)
-        try:
-            resp = self._http.request(
-                call.method,
-                call.path,
-                content=call.body,
-                params=call.params,
-                headers=JSON_HEADERS if call.body is not None else None,
-                timeout=timeout,
-            )
-        except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        resp = self._http.request(
+            call.method,
+            call.path,
+            call.body,
+            params=call.params,
+            timeout=self.timeout,
+            read_timeout=call.read_timeout or self.timeout,
+            retry=call.retry or call.method == "GET",
+        )
         if resp.status_code >= 400:
             raise error_from_response(resp)
         return call.parse(resp)
@@ -213,6 +222,64 @@ class Client:
         """Complete several jobs (`{job_id: result}` or `(job, result)` pairs); one result per
         ack, in order, each with a `status` or an `error` and `code`."""
         return self._send(self._calls.ack_batch(acks))
+
+    def ack_and_fetch(
+        self,
+        job: str | Job,
+        result: Any = None,
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+        attempt: int | None = None,
+    ) -> tuple[str, list[Job]]:
+        """`ack`, and lease up to `count` jobs of `queues` in the same transaction (never
+        waiting: an empty list when none is ready). A refused ack leases nothing. The new
+        leases belong to `worker_id` (default: the job's worker, else this client's)."""
+        return self._send(
+            self._calls.ack_and_fetch(
+                job,
+                result,
+                worker_id,
+                attempt,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+            )
+        )
+
+    def ack_batch_and_fetch(
+        self,
+        acks: Mapping[str, Any] | Sequence[tuple[str | Job, Any]],
+        *,
+        queues: str | Sequence[str],
+        count: int = 1,
+        lease_duration: float | str | None = None,
+        worker_id: str | None = None,
+    ) -> tuple[list[m.AckBatchResult], list[Job]]:
+        """`ack_batch`, and lease up to `count` jobs of `queues` for `worker_id` (default:
+        this client's) in the same transaction, whatever the acks' own results."""
+        return self._send(
+            self._calls.ack_batch_and_fetch(
+                acks,
+                queues=queues,
+                count=count,
+                lease_duration=lease_duration,
+                worker_id=worker_id,
+            )
+        )
+
+    def fail_batch(
+        self,
+        fails: Sequence[tuple[str | Job, str] | tuple[str | Job, str, str | None]],
+        *,
+        worker_id: str | None = None,
+    ) -> list[m.FailBatchResult]:
+        """Fail several attempts (`(job, error)` or `(job, error, backtrace)`); one result per
+        fail, in order: the new `status`, `next_attempt_at`, `attempts_remaining`, or an
+        `error` and `code` for that fail alone."""
+        return self._send(self._calls.fail_batch(fails, worker_id))
 
     def fail(
         self,

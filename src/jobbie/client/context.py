@@ -14,6 +14,9 @@ import msgspec
 from jobbie.client.types import Job
 
 _NOTHING = object()
+# Guards the lazy creation of a context's cancel Event (a threading.Event per job costs more
+# than the rest of starting it; most handlers never wait on one).
+_EVENT_LOCK = threading.Lock()
 
 
 def _check_json(value: Any) -> None:
@@ -40,7 +43,8 @@ class JobContext:
         self._loop = loop
         self._save = save
         self._save_timeout = save_timeout
-        self._cancel = threading.Event()
+        self._cancel_set = False
+        self._cancel: threading.Event | None = None
         self._lost = False
         self._checkpoint: Any = _NOTHING
         self._progress: dict[str, Any] | None = None
@@ -77,7 +81,7 @@ class JobContext:
     def cancelled(self) -> bool:
         """True once the job should stop: a cancel was requested (heard on a heartbeat), the
         lease was lost, or the worker is shutting down past its grace period."""
-        return self._cancel.is_set()
+        return self._cancel_set
 
     @property
     def lost(self) -> bool:
@@ -87,6 +91,13 @@ class JobContext:
     def wait_cancelled(self, timeout: float | None = None) -> bool:
         """Block a sync handler until the job is cancelled or `timeout` passes; returns
         `cancelled`. Async handlers should poll `cancelled` instead."""
+        if self._cancel is None:
+            with _EVENT_LOCK:
+                if self._cancel is None:
+                    event = threading.Event()
+                    if self._cancel_set:
+                        event.set()
+                    self._cancel = event
         return self._cancel.wait(timeout)
 
     @property
@@ -154,12 +165,18 @@ class JobContext:
 
     def mark_cancelled(self) -> None:
         """The server asked to cancel the job (or the worker gave it back)."""
-        self._cancel.set()
+        self._set_cancel()
+
+    def _set_cancel(self) -> None:
+        with _EVENT_LOCK:
+            self._cancel_set = True
+            if self._cancel is not None:
+                self._cancel.set()
 
     def mark_lost(self) -> None:
         """The server no longer counts the job as ours."""
         self._lost = True
-        self._cancel.set()
+        self._set_cancel()
 
     def _on_loop(self) -> bool:
         try:

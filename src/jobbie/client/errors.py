@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from jobbie.errors import (
     ERRORS_BY_CODE,
     Conflict,
+    Forbidden,
     JobbieError,
     NotFound,
     PayloadTooLarge,
@@ -18,6 +20,9 @@ from jobbie.errors import (
     ValidationError,
 )
 from jobbie.models import ErrorBody
+
+if TYPE_CHECKING:
+    from jobbie.client._transport import Response
 
 __all__ = ["ServerUnreachable", "error_from_response"]
 
@@ -36,6 +41,7 @@ class ServerUnreachable(JobbieError):
 _BY_STATUS: dict[int, type[JobbieError]] = {
     400: ValidationError,
     401: Unauthorized,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     413: PayloadTooLarge,
@@ -44,7 +50,7 @@ _BY_STATUS: dict[int, type[JobbieError]] = {
 }
 
 
-def error_from_response(resp: httpx.Response) -> JobbieError:
+def error_from_response(resp: Response) -> JobbieError:
     """The exception for an error answer (status >= 400), carrying the server's message and
     code; the request id is attached as a note for bug reports."""
     try:

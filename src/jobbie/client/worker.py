@@ -1,9 +1,10 @@
 """`Worker`: fetch jobs, run their handlers concurrently, heartbeat, ack or fail them.
 
-One asyncio loop drives everything: `concurrency` fetch loops (or one batched fetch loop), one
-heartbeat loop for every running job, and a task per job. Sync handlers run on a pool of
-daemon threads, async handlers on the loop. Connection errors never end the worker: every
-call is retried with capped exponential backoff and logged.
+One asyncio loop drives everything: one batched fetch loop (or `concurrency` single ones), a
+reporter that coalesces acks and fails (`_reports.py`), one heartbeat loop for every running
+job, and a task per job. Sync handlers run on a pool of daemon threads, async handlers on the
+loop. Connection errors never end the worker: every call is retried with capped exponential
+backoff and logged.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jobbie.client._calls import default_worker_id
+from jobbie.client._reports import Hooks, Report, Reporter
 from jobbie.client._threads import DaemonThreadPool
 from jobbie.client.aio import AsyncClient
 from jobbie.client.client import DEFAULT_URL
-from jobbie.client.context import JobContext
+from jobbie.client.context import JobContext, _check_json
 from jobbie.client.errors import ServerUnreachable
 from jobbie.client.types import HeartbeatUpdate, Job
 from jobbie.errors import (
@@ -95,9 +97,14 @@ class Worker:
     """Runs registered handlers for the jobs of its queues.
 
     `queues` defaults to the queues that have handlers; a job from a queue without a handler
-    is failed with a clear error, never acked. `concurrency` jobs run at once. With
-    `fetch_batch=True` one fetch loop asks for as many jobs as there are free slots; otherwise
-    each slot long-polls on its own. Running jobs are heartbeated together every
+    is failed with a clear error, never acked. `concurrency` jobs run at once.
+
+    By default (`fetch_batch=True`) one fetch loop asks for as many jobs as there are free
+    slots (long-polling when none is ready), and acks and fails are coalesced into batch calls
+    sent at once when no other handler is running, else within `flush_interval` seconds; the
+    ack call also leases the next jobs for the free slots. With `fetch_batch=False` each slot
+    long-polls on its own and acks its job alone (leasing its next job in the same call).
+    Running jobs are heartbeated together every
     `heartbeat_interval` seconds (sooner for short leases). On `stop()`, SIGTERM or SIGINT the
     worker stops fetching, lets running jobs finish for up to `shutdown_timeout` seconds, then
     hands each remaining job back to the server with its last checkpoint, so it runs again from
@@ -116,8 +123,9 @@ class Worker:
         worker_id: str | None = None,
         lease_duration: float | None = None,
         poll_timeout: float = 30.0,
-        fetch_batch: bool = False,
+        fetch_batch: bool = True,
         timeout: float = 30.0,
+        flush_interval: float = 0.005,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -125,6 +133,8 @@ class Worker:
             raise ValueError("heartbeat_interval must be positive")
         if not 0 <= poll_timeout <= 60:
             raise ValueError("poll_timeout must be between 0 and 60 seconds")
+        if flush_interval < 0:
+            raise ValueError("flush_interval must not be negative")
         self.url = url
         self.queues = [_check_queue(q) for q in queues] if queues is not None else None
         self.concurrency = concurrency
@@ -134,11 +144,13 @@ class Worker:
         self.lease_duration = lease_duration
         self.poll_timeout = poll_timeout
         self.fetch_batch = fetch_batch
+        self.flush_interval = flush_interval
         self.timeout = timeout
         self.stats = WorkerStats()
         self.worker_id = worker_id or default_worker_id()
         self._client: AsyncClient | None = None
         self._handlers: dict[str, Handler] = {}
+        self._async_queues: dict[str, bool] = {}
         self._running: dict[str, JobContext] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -149,6 +161,10 @@ class Worker:
         self._deadline: float | None = None
         self._free = concurrency
         self._slot_freed: asyncio.Event | None = None
+        self._busy_handlers = 0
+        self._reporter: Reporter | None = None
+        self._queues: list[str] = []
+        self._pool: DaemonThreadPool | None = None
 
     @property
     def _api(self) -> AsyncClient:
@@ -161,6 +177,7 @@ class Worker:
         """Run `handler(job, ctx)` for the jobs of `queue`; its return value (any JSON value)
         is the ack result and an exception fails the job with its message and traceback."""
         self._handlers[_check_queue(queue)] = handler
+        self._async_queues[queue] = _is_async(handler)
 
     def handler(self, queue: str) -> Callable[[H], H]:
         """Decorator form of `register`: `@worker.handler("emails.send")`."""
@@ -226,7 +243,12 @@ class Worker:
         if self._stop_requested:  # stop() came before the loop existed
             self._wake_stop()
         client = self._client = AsyncClient(
-            self.url, api_key=self.api_key, timeout=self.timeout, worker_id=self.worker_id
+            self.url,
+            api_key=self.api_key,
+            timeout=self.timeout,
+            worker_id=self.worker_id,
+            # every slot's long-poll, plus reports, heartbeats and checkpoints beside them
+            max_connections=(1 if self.fetch_batch else self.concurrency) + 16,
         )
         signals = (signal.SIGTERM, signal.SIGINT)
         installed = (
@@ -235,7 +257,12 @@ class Worker:
         if installed:
             for sig in signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
-        pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
+        pool = self._pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
+        self._queues = list(queues)
+        self._free, self._busy_handlers = self.concurrency, 0
+        if self.fetch_batch:
+            self._reporter = Reporter(self._hooks(), self.flush_interval)
+            self._reporter.start()
         fetchers = [
             asyncio.create_task(self._fetch_loop(queues, pool))
             for _ in range(1 if self.fetch_batch else self.concurrency)
@@ -257,7 +284,7 @@ class Worker:
                 for sig in signals:
                     loop.remove_signal_handler(sig)
             await client.aclose()
-            self._loop = self._client = None
+            self._loop = self._client = self._reporter = self._pool = None
             self._stop_requested = self._hurry_requested = False
             self._deadline = None
             log.info("worker %s stopped", self.worker_id)
@@ -284,6 +311,9 @@ class Worker:
             )
             everything.cancel()
             hurry.cancel()
+        if self._reporter is not None:
+            # Finished jobs are acked before the rest is handed back.
+            await self._reporter.stop()
         await self._release_all()
         beats.cancel()
         await asyncio.gather(beats, return_exceptions=True)
@@ -313,11 +343,22 @@ class Worker:
     # --- fetching -------------------------------------------------------------------------
 
     async def _take_slots(self) -> int:
-        """Wait for a free slot and take it (all free slots, up to 1000, when batching)."""
+        """Wait for a free slot and take it (all free slots, up to 1000, when batching).
+
+        While reports are being flushed the free slots are left to them: the ack call leases
+        the next jobs itself, so fetching beside it would only add round trips."""
         assert self._slot_freed is not None
-        while self._free == 0:
+        while self._free == 0 or (self._reporter is not None and self._reporter.busy):
             self._slot_freed.clear()
-            await self._slot_freed.wait()
+            if self._free and self._reporter is not None:
+                # Wake when the flush ends (it may lease nothing).
+                flushed = asyncio.ensure_future(self._reporter.flushed())
+                freed = asyncio.ensure_future(self._slot_freed.wait())
+                await asyncio.wait([flushed, freed], return_when=asyncio.FIRST_COMPLETED)
+                flushed.cancel()
+                freed.cancel()
+            else:
+                await self._slot_freed.wait()
         taken = min(self._free, 1000) if self.fetch_batch else 1
         self._free -= taken
         return taken
@@ -327,6 +368,21 @@ class Worker:
         self._free += count
         if count:
             self._slot_freed.set()
+
+    def _take_free_slots(self) -> int:
+        """All free slots, for the jobs an ack call leases; none once stopping."""
+        if self._stop_requested or self._free == 0:
+            return 0
+        taken = min(self._free, 1000)
+        self._free -= taken
+        return taken
+
+    def _start_jobs(self, jobs: list[Job], slots: int) -> None:
+        """Run `jobs` in `slots` taken for them; the slots left over are free again."""
+        assert self._pool is not None
+        self._give_slots(slots - len(jobs))
+        for job in jobs:
+            self._start(job, self._pool)
 
     async def _fetch_loop(self, queues: list[str], pool: DaemonThreadPool) -> None:
         backoff = _Backoff()
@@ -351,9 +407,7 @@ class Worker:
             if backoff.failures:
                 log.info("connected to %s again", self.url)
             backoff.reset()
-            self._give_slots(slots - len(jobs))
-            for job in jobs:
-                self._start(job, pool)
+            self._start_jobs(jobs, slots)
 
     async def _fetch(self, queues: list[str], slots: int) -> list[Job]:
         if self.fetch_batch:
@@ -373,21 +427,25 @@ class Worker:
             job, loop=self._loop, save=self._save_checkpoint, save_timeout=self.timeout
         )
         self._running[job.id] = ctx
+        self._busy_handlers += 1
         task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{job.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, ctx: JobContext, pool: DaemonThreadPool) -> None:
         job = ctx.job
+        holds_slot = True
         try:
             handler = self._handlers.get(job.queue)
-            if handler is None:
-                error = f"no handler registered for queue {job.queue!r} on worker {self.worker_id}"
-                log.error("job %s: %s", job.id, error)
-                await self._fail(ctx, error, None)
-                return
+            error: str | None = None
+            backtrace: str | None = None
+            result: Any = None
             try:
-                if _is_async(handler):
+                if handler is None:
+                    error = f"no handler registered for queue {job.queue!r} on worker "
+                    error += self.worker_id
+                    log.error("job %s: %s", job.id, error)
+                elif self._async_queues.get(job.queue):
                     result = await handler(job, ctx)
                 else:
                     result = await pool.run(lambda: handler(job, ctx))
@@ -396,23 +454,107 @@ class Worker:
             except Exception as exc:
                 backtrace = "".join(traceback.format_exception(exc))
                 log.info("job %s (%s) failed: %s: %s", job.id, job.queue, type(exc).__name__, exc)
-                await self._fail(ctx, f"{type(exc).__name__}: {exc}", backtrace)
-                return
-            await self._ack(ctx, result)
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._busy_handlers -= 1
+            if self._reporter is not None:
+                # The slot is free once the handler is done: the ack call may fill it.
+                holds_slot = False
+                self._give_slots(1)
+            if error is not None:
+                await self._fail(ctx, error, backtrace)
+            else:
+                holds_slot = await self._ack(ctx, result, holds_slot)
         except Exception:
             log.exception("job %s: unexpected error in the worker; its lease will expire", job.id)
         finally:
             self._running.pop(job.id, None)
-            self._give_slots(1)
+            if holds_slot:
+                self._give_slots(1)
 
-    async def _ack(self, ctx: JobContext, result: Any) -> None:
+    def _hooks(self) -> Hooks:
+        return Hooks(
+            api=lambda: self._api,
+            queues=self._queues,
+            lease_duration=self.lease_duration,
+            busy_handlers=lambda: self._busy_handlers,
+            take_free_slots=self._take_free_slots,
+            start_jobs=self._start_jobs,
+            deadline=lambda: self._deadline,
+            on_outcome=self._on_outcome,
+            fallback=self._report_alone,
+            backoff=lambda: _Backoff().next,
+        )
+
+    def _on_outcome(self, report: Report, status: str | None, error: JobbieError | None) -> None:
+        ctx = report.ctx
+        if status is not None:
+            if report.is_fail:
+                self.stats.failed += 1
+            else:
+                self.stats.completed += 1
+            self._running.pop(ctx.job_id, None)  # done: never released at shutdown
+        elif isinstance(error, Conflict):
+            self._lost(ctx, error)
+        else:
+            log.error("could not report job %s: %s", ctx.job_id, error)
+
+    def _lost(self, ctx: JobContext, error: JobbieError) -> None:
+        # LeaseLost is a Conflict: the job expired, was reassigned or was deleted.
+        ctx.mark_lost()
+        self.stats.lost += 1
+        log.warning("job %s is no longer ours: %s", ctx.job_id, error)
+
+    async def _report_alone(self, report: Report) -> str | None:
+        """One ack or fail call for this report (the batch it was in was refused whole)."""
+        if report.is_fail:
+            await self._fail_alone(report.ctx, report.error or "", report.backtrace)
+        else:
+            await self._ack_alone(report.ctx, report.result)
+        return None
+
+    async def _ack(self, ctx: JobContext, result: Any, holds_slot: bool) -> bool:
+        """Ack the job; returns whether this task still holds its slot (an unbatched ack
+        hands its slot to the next job it leased)."""
+        if ctx.lost:  # the lease is gone: the result is dropped
+            return holds_slot
+        ctx.finishing = True
         try:
-            status = await self._report(ctx, lambda: self._api.ack(ctx.job, result))
+            _check_json(result)
         except (TypeError, ValueError) as exc:  # the result is not JSON-encodable
             await self._fail(ctx, f"the handler's result could not be encoded as JSON: {exc}", None)
-            return
+            return holds_slot
+        if self._reporter is not None:
+            await self._reporter.put(Report(ctx, result=result))
+            return holds_slot
+        if not self._stop_requested:
+            try:
+                _, jobs = await self._api.ack_and_fetch(
+                    ctx.job, result, queues=self._queues, lease_duration=self.lease_duration
+                )
+            except (Conflict, NotFound) as exc:
+                self._lost(ctx, exc)
+                return holds_slot
+            except (PayloadTooLarge, ValidationError) as exc:
+                await self._fail(ctx, f"the server refused the handler's result: {exc}", None)
+                return holds_slot
+            except _TRANSIENT:
+                pass  # perhaps not delivered: again below, without leasing more
+            else:
+                self.stats.completed += 1
+                if not jobs:
+                    return holds_slot
+                self._running.pop(ctx.job_id, None)
+                self._start_jobs(jobs, 1)  # the next job takes over this slot
+                return False
+        await self._ack_alone(ctx, result)
+        return holds_slot
+
+    async def _ack_alone(self, ctx: JobContext, result: Any) -> None:
+        try:
+            status = await self._report(ctx, lambda: self._api.ack(ctx.job, result))
         except (PayloadTooLarge, ValidationError) as exc:
-            await self._fail(ctx, f"the server refused the handler's result: {exc}", None)
+            await self._fail_alone(ctx, f"the server refused the handler's result: {exc}", None)
             return
         if status is not None:
             self.stats.completed += 1
@@ -422,6 +564,15 @@ class Worker:
         error = error[:_MAX_ERROR_CHARS]
         if backtrace is not None and len(backtrace) > _MAX_ERROR_CHARS:
             backtrace = "...\n" + backtrace[-_MAX_ERROR_CHARS:]
+        if ctx.lost:
+            return
+        ctx.finishing = True
+        if self._reporter is not None:
+            await self._reporter.put(Report(ctx, error=error, backtrace=backtrace))
+            return
+        await self._fail_alone(ctx, error, backtrace)
+
+    async def _fail_alone(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
         try:
             answer = await self._report(ctx, lambda: self._api.fail(ctx.job, error, backtrace))
         except JobbieError as exc:
@@ -438,10 +589,7 @@ class Worker:
             try:
                 return await call()
             except (Conflict, NotFound) as exc:
-                # LeaseLost is a Conflict: the job expired, was reassigned or was deleted.
-                ctx.mark_lost()
-                self.stats.lost += 1
-                log.warning("job %s is no longer ours: %s", ctx.job_id, exc)
+                self._lost(ctx, exc)
                 return None
             except _TRANSIENT as exc:
                 if self._deadline is not None and time.monotonic() > self._deadline:

@@ -20,11 +20,13 @@ from jobbie.scheduler import Scheduler
 from jobbie.server import testclock
 from jobbie.server.allow import AllowTable
 from jobbie.server.errors import EXCEPTION_HANDLERS
+from jobbie.server.event_hub import EventHub
 from jobbie.server.fastpath import FastPath
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
+from jobbie.server.sitecheck import SiteGuard
 from jobbie.store.factory import open_store
 
 log = logging.getLogger("jobbie.server")
@@ -45,12 +47,15 @@ def create_app(settings: Settings) -> JobbieApp:
             on_commit=rt.notifier.on_commit,
         )
         rt.store = store
+        rt.events = EventHub(store, rt.notifier, rt.metrics, max_streams=settings.max_event_streams)
         log.info(
             "database ready",
             extra={**store.describe(), "durability": "full" if settings.durable else "fast"},
         )
         if settings.test_clock:
             log.warning("test clock enabled: POST /_test/clock moves this server's time")
+        if (warning := exposure_warning(settings)) is not None:
+            log.warning(warning)
         rt.scheduler = Scheduler(store, settings.scheduler_interval)
         rt.scheduler.start()
         log.info("scheduler started", extra={"interval_s": settings.scheduler_interval})
@@ -60,6 +65,7 @@ def create_app(settings: Settings) -> JobbieApp:
             rt.begin_shutdown()
             await rt.scheduler.stop()
             log.info("shutdown: scheduler stopped")
+            await rt.events.close()
             await store.close()
             log.info("shutdown: writer flushed, database closed")
             if access is not None:
@@ -76,10 +82,22 @@ def create_app(settings: Settings) -> JobbieApp:
         routes.append(Route("/_test/clock", testclock.advance_clock, methods=["POST"]))
     starlette = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     starlette.state.runtime = rt
-    # Outermost first: request id, access log and 500s; CORS; API keys and body size; then
+    # Outermost first: request id, access log and 500s; CORS; Host and Origin checks; API keys
+    # and body size; then
     # the worker protocol's fast path, which hands every other route to Starlette.
     asgi: ASGIApp = FastPath(starlette, rt=rt, routes=ROUTES)
-    asgi = GuardMiddleware(asgi, api_keys=settings.api_keys, max_body_bytes=settings.max_body_bytes)
+    asgi = GuardMiddleware(
+        asgi,
+        api_keys=settings.api_keys,
+        max_body_bytes=settings.max_body_bytes,
+        protect_metrics=settings.protect_metrics,
+    )
+    asgi = SiteGuard(
+        asgi,
+        loopback=settings.loopback,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+    )
     if settings.cors_origins:
         asgi = CORSMiddleware(
             asgi,
@@ -90,6 +108,16 @@ def create_app(settings: Settings) -> JobbieApp:
         )
     asgi = RequestContextMiddleware(asgi, access=access, observe=rt.metrics.observe_request)
     return JobbieApp(asgi, rt)
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """A warning when anyone who can reach the address may use the whole API."""
+    if settings.loopback or settings.api_keys:
+        return None
+    return (
+        f"listening on {settings.bind} without API keys: anyone who can reach this address"
+        " can enqueue, read and delete jobs; set --api-key (JOBBIE_API_KEY)"
+    )
 
 
 class JobbieApp:

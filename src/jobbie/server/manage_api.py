@@ -8,7 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from jobbie.errors import JobbieError, Unavailable, ValidationError
+from jobbie.errors import ValidationError
 from jobbie.models import (
     QUEUE_NAME_PATTERN,
     BulkAccepted,
@@ -18,7 +18,6 @@ from jobbie.models import (
     ClusterStatus,
     ConcurrencyRequest,
     DeleteQueueResponse,
-    Health,
     MoveRequest,
     QueueList,
     ScheduleList,
@@ -92,20 +91,6 @@ async def set_throttle(request: Request) -> Response:
 
 async def remove_throttle(request: Request) -> Response:
     return json_response(await store(request).set_throttle(queue_name(request), None, None))
-
-
-async def healthz(request: Request) -> Response:
-    """200 while the database answers; 503 once shutdown has begun."""
-    rt = runtime(request)
-    if rt.draining:
-        raise Unavailable("the server is shutting down")
-    try:
-        await store(request).ping()
-    except JobbieError:
-        raise
-    except Exception as exc:
-        raise Unavailable(f"the database does not answer: {exc}") from None
-    return json_response(Health(status="ok"))
 
 
 async def retry_job(request: Request) -> Response:

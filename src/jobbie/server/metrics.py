@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -72,6 +72,19 @@ class Metrics:
             "jobbie_fetch_wait_seconds",
             "How long a fetch waited before it got jobs or timed out",
             buckets=_WAIT_BUCKETS,
+            registry=self.registry,
+        )
+        self.event_reads = Counter(
+            "jobbie_event_reads",
+            "Reads of the event table for event streams (one per commit, not per stream)",
+            registry=self.registry,
+        )
+        self.event_streams = Gauge(
+            "jobbie_event_streams", "Open event streams (SSE)", registry=self.registry
+        )
+        self.event_streams_dropped = Counter(
+            "jobbie_event_streams_dropped",
+            "Event streams closed because the client read too slowly",
             registry=self.registry,
         )
         self._latency_children: dict[tuple[str, str, int], Histogram] = {}

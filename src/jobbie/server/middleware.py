@@ -25,13 +25,14 @@ _REQUEST_ID = b"x-request-id"
 # (method, route template, status, seconds)
 Observer = Callable[[str, str, int, float], None]
 _OPEN_PATHS = ("/healthz",)
+_PROTECTABLE = ("/metrics", "/openapi.json")
 
 
 def _error_body(status: int, code: str, message: str) -> tuple[int, bytes]:
     return status, msgspec.json.encode(ErrorBody(error=message, code=code))
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def send_error(send: Send, status: int, code: str, message: str) -> None:
     _, body = _error_body(status, code, message)
     await send(
         {
@@ -92,7 +93,7 @@ class RequestContextMiddleware:
             if status == 0:
                 status = 500
                 message = f"internal server error (request id {rid.decode()})"
-                await _send_error(send_with_id, 500, "INTERNAL", message)
+                await send_error(send_with_id, 500, "INTERNAL", message)
         finally:
             elapsed = time.perf_counter() - started
             if self.observe is not None:
@@ -109,27 +110,38 @@ class GuardMiddleware:
     """Refuses requests before any handler runs: a missing or wrong API key (401) on /api/
     routes, and a declared body over the size limit (413)."""
 
-    def __init__(self, app: ASGIApp, *, api_keys: Sequence[str], max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_keys: Sequence[str],
+        max_body_bytes: int,
+        protect_metrics: bool = False,
+    ) -> None:
         self.app = app
         self.keys = [k.encode() for k in api_keys]
         self.max_body_bytes = max_body_bytes
+        # With --protect-metrics these need a key too (they tell queue names and volumes).
+        self.protected = _PROTECTABLE if protect_metrics else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        needs_key = self.keys and path.startswith("/api/") and path not in _OPEN_PATHS
+        needs_key = self.keys and (
+            (path.startswith("/api/") and path not in _OPEN_PATHS) or path in self.protected
+        )
         if needs_key and not self._authorised(scope):
-            await _send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
+            await send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
             return
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await _send_error(send, 400, "VALIDATION_ERROR", "invalid Content-Length")
+                    await send_error(send, 400, "VALIDATION_ERROR", "invalid Content-Length")
                     return
                 if int(value) > self.max_body_bytes:
-                    await _send_error(
+                    await send_error(
                         send,
                         413,
                         "PAYLOAD_TOO_LARGE",

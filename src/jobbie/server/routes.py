@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobbie import models as m
-from jobbie.server import events_api, manage_api, openapi, worker_api
+from jobbie.server import events_api, health_api, manage_api, openapi, worker_api
 from jobbie.server.fastpath import FastHandler
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -76,12 +76,21 @@ ROUTES: tuple[Endpoint, ...] = (
         fast=True,
     ),
     Endpoint(
-        "POST", "/api/v1/ack/batch", worker_api.ack_batch, "Complete several attempts", W,
-        m.AckBatchRequest, {200: m.AckBatchResponse}, (400, 413, 415), fast=True,
+        "POST", "/api/v1/ack/batch", worker_api.ack_batch,
+        "Complete several attempts (with `next`: and lease more jobs in the same transaction)",
+        W, m.AckBatchRequest, {200: (m.AckBatchResponse, m.AckBatchNextResponse)},
+        (400, 413, 415), fast=True,
     ),
     Endpoint(
-        "POST", "/api/v1/ack/{job_id}", worker_api.ack, "Complete an attempt", W,
-        m.AckRequest, {200: m.StatusResponse}, (400, 404, 409, 413, 415), fast=True,
+        "POST", "/api/v1/ack/{job_id}", worker_api.ack,
+        "Complete an attempt (with `next`: and lease more jobs in the same transaction)", W,
+        m.AckRequest, {200: (m.StatusResponse, m.AckNextResponse)},
+        (400, 404, 409, 413, 415), fast=True,
+    ),
+    Endpoint(
+        "POST", "/api/v1/fail/batch", worker_api.fail_batch,
+        "Fail several attempts; each succeeds or fails on its own", W,
+        m.FailBatchRequest, {200: m.FailBatchResponse}, (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/fail/{job_id}", worker_api.fail,
@@ -160,10 +169,14 @@ ROUTES: tuple[Endpoint, ...] = (
              "Nodes and which one runs the scheduler", S, None, {200: m.ClusterStatus}),
     Endpoint("GET", "/api/v1/events", events_api.stream_events,
              "Lifecycle events as Server-Sent Events (filter ?queue=&type=; Last-Event-ID)", S,
-             None, {200: None}, (400,), query=_EVENTS_QUERY),
+             None, {200: None}, (400, 503), query=_EVENTS_QUERY),
     Endpoint("GET", "/metrics", manage_api.metrics, "Prometheus metrics", S, None, {200: None}),
-    Endpoint("GET", "/healthz", manage_api.healthz, "Liveness and database check", S,
+    Endpoint("GET", "/healthz", health_api.healthz,
+             "Liveness: the process and its database writer run (point restarts here)", S,
              None, {200: m.Health}, (503,)),
+    Endpoint("GET", "/readyz", health_api.readyz,
+             "Readiness: writes work now (503 with the reason while they fail)", S,
+             None, {200: m.Readiness, 503: m.Readiness}),
     Endpoint("GET", "/openapi.json", openapi.openapi_json, "This OpenAPI 3.1 document", S,
              None, {200: None}),
     Endpoint("GET", "/docs", openapi.docs, "Swagger UI", S, None, {200: None}),

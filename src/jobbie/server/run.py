@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import socket
 from collections.abc import Iterator
 from types import FrameType
@@ -14,6 +15,7 @@ import uvicorn
 from jobbie.config import Settings
 from jobbie.logs import setup_logging
 from jobbie.server.app import create_app
+from jobbie.server.protocol import ConnectionLimits, protocol_class
 from jobbie.server.runtime import Runtime
 
 log = logging.getLogger("jobbie.server")
@@ -50,10 +52,33 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _raise_file_limit(connections: int) -> None:
+    """Make room for `connections` sockets plus the database's files, within the hard limit."""
+    wanted = connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            log.warning(
+                "open-file limit %d is below --max-connections + 256; lower"
+                " --max-connections or raise the limit (ulimit -n)",
+                new,
+            )
+
+
 def serve(settings: Settings) -> None:
     """Run the server until SIGTERM or SIGINT; returns after a clean shutdown."""
     setup_logging(settings.log_level)
     app = create_app(settings)
+    limits = ConnectionLimits(
+        max_connections=settings.max_connections,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+    )
+    _raise_file_limit(settings.max_connections)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -65,6 +90,10 @@ def serve(settings: Settings) -> None:
         server_header=False,
         # Jobbie logs no client addresses, so X-Forwarded-* rewriting would be wasted work.
         proxy_headers=False,
+        # Connection limits and deadlines are the protocol's (server/protocol.py).
+        http=protocol_class(limits),
+        timeout_keep_alive=max(1, round(settings.keep_alive)),
+        backlog=min(settings.max_connections, 4096),
     )
     _Server(config, app.runtime).run()
     log.info("shutdown: complete")

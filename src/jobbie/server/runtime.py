@@ -12,6 +12,7 @@ from jobbie.config import Settings
 from jobbie.notifier import Notifier
 from jobbie.scheduler import Scheduler
 from jobbie.server.allow import AllowTable
+from jobbie.server.event_hub import EventHub
 from jobbie.server.metrics import Metrics
 from jobbie.server.validation import Limits
 from jobbie.store.base import Store
@@ -28,6 +29,8 @@ class Runtime:
     notifier: Notifier = field(default_factory=Notifier)
     store: Store | None = None
     scheduler: Scheduler | None = None
+    # The one reader of the event table that feeds every SSE stream.
+    events: EventHub | None = None
     draining: bool = False
     openapi: bytes = b"{}"
     metrics: Metrics = field(default_factory=Metrics)

@@ -152,7 +152,7 @@ def bulk_spec(req: BulkRequest) -> BulkSpec:
     )
 
 
-def fetch_params(req: FetchRequest) -> tuple[FetchParams, float]:
+def fetch_params(req: FetchRequest, max_bytes: int | None = None) -> tuple[FetchParams, float]:
     """Fetch parameters and the long-poll timeout in seconds."""
     timeout_ms = (
         DEFAULT_FETCH_TIMEOUT_MS
@@ -170,6 +170,7 @@ def fetch_params(req: FetchRequest) -> tuple[FetchParams, float]:
         hostname=req.hostname,
         lease_ms=lease_ms,
         count=req.count or 1,
+        max_bytes=max_bytes,
     )
     return params, timeout_ms / 1000
 

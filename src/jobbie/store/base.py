@@ -47,6 +47,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    Readiness,
     Schedule,
     SearchResponse,
     WorkerInfo,
@@ -64,7 +65,9 @@ from jobbie.store.params import (
 )
 from jobbie.store.search import SearchFilter
 
-# Called after every committed write group with the queues that may have new work.
+# Called after every committed write group with the queues that may have new work. A Mapping
+# of queue -> new jobs (e.g. `jobbie.notifier.Wakes`) lets the notifier wake only that many
+# long-polls; a plain iterable wakes every long-poll on those queues.
 CommitCallback = Callable[[Iterable[str]], None]
 
 
@@ -134,6 +137,22 @@ class Store(Protocol):
         its expiry). The error and backtrace are kept per attempt; the checkpoint stays.
         Errors as for `ack`.
         """
+        ...
+
+    async def ack_next(self, params: AckParams, next_: FetchParams) -> tuple[str, list[FetchedJob]]:
+        """Complete an attempt and, in the same transaction, lease up to `next_.count` jobs
+        exactly as `fetch` would (never waiting). When the ack fails nothing is leased."""
+        ...
+
+    async def ack_batch_next(
+        self, acks: list[AckParams], next_: FetchParams
+    ) -> tuple[list[str | JobbieError], list[FetchedJob]]:
+        """`ack_batch`, then lease up to `next_.count` jobs in the same transaction whatever
+        the acks' own outcomes."""
+        ...
+
+    async def fail_batch(self, fails: list[FailParams]) -> list[FailResponse | JobbieError]:
+        """Fail several attempts in one transaction; each succeeds or fails on its own."""
         ...
 
     async def release(self, params: ReleaseParams) -> str:
@@ -269,6 +288,12 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
+        ...
+
+    async def readiness(self) -> Readiness:
+        """Whether writes work now and the writer runs; never raises. While writes fail the
+        backend probes with a small write every few seconds, so this turns ready again on
+        its own once they work."""
         ...
 
     async def maintain(self) -> dict[str, int]:

@@ -62,6 +62,10 @@ class MaintenanceBackend(Protocol):
         """Forget workers not seen within the retention."""
         ...
 
+    async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
+        """Forget empty queues with the default configuration, idle past the retention."""
+        ...
+
 
 async def run_maintenance(backend: MaintenanceBackend, retention: Retention) -> dict[str, int]:
     """One pass; returns how many rows each step changed."""
@@ -74,6 +78,7 @@ async def run_maintenance(backend: MaintenanceBackend, retention: Retention) -> 
         "rate_records_pruned": lambda: backend.prune_rate_limits(CHUNK * 4),
         "events_pruned": lambda: backend.prune_events(retention, CHUNK * 4),
         "jobs_pruned": lambda: backend.prune_finished_jobs(retention, CHUNK),
+        "queues_pruned": lambda: backend.prune_idle_queues(retention, CHUNK),
     }
     report: dict[str, int] = {}
     for name, step in chunked.items():

@@ -54,6 +54,9 @@ class FetchParams:
     hostname: str | None
     lease_ms: int
     count: int  # how many jobs at most (1 for a single fetch)
+    # Stop adding jobs once their payloads and checkpoints pass this many bytes (one job is
+    # always handed out, however large).
+    max_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +103,8 @@ class Retention:
     dead_ms: int = 30 * 86_400_000
     events_ms: int = 86_400_000
     workers_ms: int = 86_400_000
+    # An empty queue with its default configuration, unused this long, is forgotten.
+    queues_ms: int = 7 * 86_400_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

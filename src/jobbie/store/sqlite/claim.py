@@ -29,7 +29,10 @@ def claim(tx: Tx, params: FetchParams) -> Claim:
     jobs: list[FetchedJob] = []
     retry_at: int | None = None
     for _ in range(_MAX_ROUNDS):
-        picks, retry_at, expired = _pick(tx, params, params.count - len(jobs))
+        budget = None
+        if params.max_bytes is not None:
+            budget = params.max_bytes - sum(len(j.payload) + len(j.checkpoint) for j in jobs)
+        picks, retry_at, expired = _pick(tx, params, params.count - len(jobs), budget, not jobs)
         jobs.extend(_lease(tx, params, [seq for _, seq, _, _ in picks]))
         throttled = [(queue, tx.now) for _, _, queue, limited in picks if limited]
         if throttled:
@@ -45,12 +48,15 @@ def claim(tx: Tx, params: FetchParams) -> Claim:
 
 
 def _pick(
-    tx: Tx, params: FetchParams, wanted: int
+    tx: Tx, params: FetchParams, wanted: int, budget: int | None = None, first: bool = True
 ) -> tuple[list[tuple[int, int, str, bool]], int | None, bool]:
     """The next jobs to lease as (priority, seq, queue, throttled), honouring each queue's
-    pause, drain, concurrency and throttle; expired jobs found at the head are dead-lettered."""
+    pause, drain, concurrency and throttle; expired jobs found at the head are dead-lettered.
+    With a `budget` (bytes of payload and checkpoint), picks stop before passing it, except
+    that the `first` pick of a fetch is always taken."""
     now = tx.now
     candidates: list[tuple[int, int, str, bool]] = []
+    sizes: dict[int, int] = {}
     retry_at: int | None = None
     expired = False
     for queue in params.queues:
@@ -83,8 +89,9 @@ def _pick(
         if room <= 0:
             continue
         rows = tx.execute(
-            f"SELECT {job_columns()}, priority FROM jobs WHERE queue = ? AND state = 'pending'"
-            " ORDER BY priority, seq LIMIT ?",
+            f"SELECT {job_columns()}, priority, length(CAST(payload AS BLOB))"
+            " + COALESCE(length(CAST(checkpoint AS BLOB)), 4) AS size"
+            " FROM jobs WHERE queue = ? AND state = 'pending' ORDER BY priority, seq LIMIT ?",
             (queue, room),
         ).fetchall()
         for row in rows:
@@ -93,8 +100,15 @@ def _pick(
                 expired = True
             else:
                 candidates.append((row["priority"], row["seq"], queue, throttled))
+                sizes[row["seq"]] = row["size"]
     candidates.sort()
-    return candidates[:wanted], retry_at, expired
+    picks = candidates[:wanted]
+    if budget is not None:
+        for index, (_, seq, _, _) in enumerate(picks):
+            budget -= sizes[seq]
+            if budget < 0 and not (first and index == 0):
+                return picks[:index], retry_at, False  # full: no further round
+    return picks, retry_at, expired
 
 
 def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+import urllib.parse
 from importlib import resources
 from pathlib import Path
 
@@ -21,9 +22,9 @@ def open_connection(path: Path, *, durable: bool, readonly: bool = False) -> sql
             f"SQLite {sqlite3.sqlite_version} is too old: Jobbie needs 3.38 or newer"
         )
     if readonly:
-        conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
-        )
+        # A URI: `?` and `#` in the path must be escaped or SQLite opens another file.
+        uri = f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     else:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -1,8 +1,13 @@
-"""A small pool of read-only connections; reads never wait for the writer (WAL)."""
+"""A small pool of read-only connections; reads never wait for the writer (WAL).
+
+This is the backend boundary for reads: a driver error (I/O, a lost file, a busy or corrupt
+database) leaves here as `Unavailable` (503), never as a bare sqlite3 exception (500).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -10,7 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from jobbie.errors import Unavailable
 from jobbie.store.sqlite.database import open_connection
+
+log = logging.getLogger("jobbie.store")
 
 T = TypeVar("T")
 
@@ -31,6 +39,19 @@ class Reader:
         return await loop.run_in_executor(self._pool, self._call, fn)
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("read failed: %s", exc)
+            raise Unavailable(f"the database could not be read: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = open_connection(self._path, durable=True, readonly=True)
@@ -38,11 +59,7 @@ class Reader:
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
-        conn.execute("BEGIN")
-        try:
-            return fn(conn)
-        finally:
-            conn.execute("COMMIT")
+        return conn
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

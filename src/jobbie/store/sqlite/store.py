@@ -21,8 +21,10 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FetchedJob,
     JobDetail,
     Queue,
+    Readiness,
     Schedule,
     SearchResponse,
     WorkerInfo,
@@ -48,6 +50,7 @@ from jobbie.store.sqlite import (
     claim,
     enqueue,
     finish,
+    finish_many,
     manage,
     queries,
     schedules,
@@ -140,6 +143,17 @@ class SqliteStore:
 
     async def release(self, params: ReleaseParams) -> str:
         return await self._writer.run(lambda tx: finish.release(tx, params))
+
+    async def ack_next(self, params: AckParams, next_: FetchParams) -> tuple[str, list[FetchedJob]]:
+        return await self._writer.run(lambda tx: finish_many.ack_then_claim(tx, params, next_))
+
+    async def ack_batch_next(
+        self, acks: list[AckParams], next_: FetchParams
+    ) -> tuple[list[str | JobbieError], list[FetchedJob]]:
+        return await self._writer.run(lambda tx: finish_many.ack_many_then_claim(tx, acks, next_))
+
+    async def fail_batch(self, fails: list[FailParams]) -> list[FailResponse | JobbieError]:
+        return await self._writer.run(lambda tx: finish_many.fail_many(tx, fails))
 
     async def heartbeat(self, params: HeartbeatParams) -> dict[str, str]:
         return await self._writer.run(lambda tx: claim.heartbeat(tx, params))
@@ -289,6 +303,22 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._reader.run(queries.ping)
 
+    async def readiness(self) -> Readiness:
+        running = self._writer.running
+        error = self._writer.failing
+        if running and error is None:
+            try:
+                await self.ping()
+            except JobbieError as exc:
+                error = exc.message
+        ok = running and error is None
+        return Readiness(
+            status="ok" if ok else "unavailable",
+            database="ok" if error is None else "failing",
+            writer="running" if running else "stopped",
+            error=error,
+        )
+
     # --- maintenance -------------------------------------------------------------------------
 
     async def maintain(self) -> dict[str, int]:
@@ -325,6 +355,9 @@ class SqliteStore:
 
     async def prune_workers(self, retention: Retention) -> int:
         return await self._writer.run(lambda tx: sweep.prune_workers(tx, retention))
+
+    async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
+        return await self._writer.run(lambda tx: sweep.prune_idle_queues(tx, retention, limit))
 
     async def close(self) -> None:
         await self._bulk.close()

@@ -80,3 +80,37 @@ def prune_workers(tx: Tx, retention: Retention) -> int:
     return tx.execute(
         "DELETE FROM workers WHERE last_seen < ?", (tx.now - retention.workers_ms,)
     ).rowcount
+
+
+# A queue row with nothing but its name: no jobs (finished ones count until pruned) and the
+# default configuration.
+_IDLE_QUEUE = (
+    "paused = 0 AND draining = 0 AND max_concurrency IS NULL AND rate_limit IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM queue_counts WHERE queue = queues.name AND n > 0)"
+)
+
+
+def prune_idle_queues(tx: Tx, retention: Retention, limit: int) -> int:
+    """Forget up to `limit` queues idle (see _IDLE_QUEUE) for the queue retention; mark newly
+    idle ones and unmark those in use again. An enqueue brings a forgotten queue back."""
+    tx.execute(
+        f"UPDATE queues SET idle_since = NULL WHERE idle_since IS NOT NULL AND NOT ({_IDLE_QUEUE})"
+    )
+    tx.execute(
+        f"UPDATE queues SET idle_since = ? WHERE idle_since IS NULL AND {_IDLE_QUEUE}", (tx.now,)
+    )
+    names = [
+        row[0]
+        for row in tx.execute(
+            f"SELECT name FROM queues WHERE idle_since <= ? AND {_IDLE_QUEUE} LIMIT ?",
+            (tx.now - retention.queues_ms, limit),
+        )
+    ]
+    for table, column in (
+        ("queues", "name"),
+        ("queue_stats", "queue"),
+        ("queue_counts", "queue"),
+        ("rate_limit_window", "queue"),
+    ):
+        tx.conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(n,) for n in names])
+    return len(names)

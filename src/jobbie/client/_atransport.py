@@ -1,0 +1,163 @@
+"""How `AsyncClient` (and so `Worker`) puts a request on the wire: aiohttp, chosen by
+measurement (see BENCHMARKS.md), with the retry rule, proxies and CA bundle of `_transport`.
+
+The aiohttp session is opened on the first request, inside the running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from jobbie.client._transport import (
+    _REPEATS,
+    Answer,
+    Verify,
+    _unreachable,
+    env_proxy,
+    ssl_context,
+)
+from jobbie.client.errors import ServerUnreachable
+
+if TYPE_CHECKING:
+    import httpx
+
+
+_BIG_BODY = 1024 * 1024
+
+
+class AiohttpTransport:
+    """Keep-alive connections to one server through one aiohttp session."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], verify: Verify, limit: int = 100
+    ) -> None:
+        self.base_url = base_url
+        self._headers = dict(headers)
+        self._json_headers = {**self._headers, "content-type": "application/json"}
+        self._verify = verify
+        self._limit = limit
+        self._session: Any = None
+        self._timeouts: dict[tuple[float, float], Any] = {}
+        self._aiohttp: Any = None
+        self._proxy = env_proxy(base_url)
+
+    def _open(self) -> Any:
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        ssl: Any = ssl_context(self._verify) if self.base_url.startswith("https:") else None
+        self._dropped = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+        # A refused connection is a ClientOSError too; sending again at once is pointless.
+        self._refused = aiohttp.ClientConnectorError
+        self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._limit, ssl=ssl),
+            # The proxy is read from the environment once (`env_proxy`), not per request as
+            # trust_env does (two thread-pool hops per request for proxy and netrc lookups).
+            trust_env=False,
+            skip_auto_headers=("User-Agent",),
+            auto_decompress=False,
+        )
+        return self._session
+
+    def _timeout(self, timeout: float, read_timeout: float) -> Any:
+        key = (timeout, read_timeout)
+        found = self._timeouts.get(key)
+        if found is None:
+            found = self._aiohttp.ClientTimeout(
+                total=None, sock_connect=timeout, sock_read=read_timeout
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = found
+        return found
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        params: Mapping[str, str] | None,
+        timeout: float,
+        read_timeout: float,
+        retry: bool,
+    ) -> Answer:
+        session = self._session or self._open()
+        url = self.base_url + path
+        headers = self._json_headers if body is not None else self._headers
+        limits = self._timeout(timeout, read_timeout)
+        data: bytes | io.BytesIO | None = body
+        if body is not None and len(body) > _BIG_BODY:
+            data = io.BytesIO(body)  # aiohttp warns about (and blocks on) big raw bodies
+        for sent in range(1, _REPEATS + 1):
+            try:
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    timeout=limits,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                ) as resp:
+                    content = await resp.read()
+                    return Answer(resp.status, content, resp.headers, resp.reason or "")
+            except self._dropped as exc:
+                if isinstance(data, io.BytesIO):
+                    data.seek(0)
+                if retry and sent < _REPEATS and not isinstance(exc, self._refused):
+                    continue
+                raise _unreachable(self.base_url, exc) from exc
+            except self._errors as exc:
+                raise _unreachable(self.base_url, exc) from exc
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class AsyncHttpxTransport:
+    """Requests through a given httpx async transport (`AsyncClient(transport=...)`)."""
+
+    def __init__(
+        self, base_url: str, headers: Mapping[str, str], transport: httpx.AsyncBaseTransport
+    ) -> None:
+        import httpx
+
+        self._httpx = httpx
+        self.base_url = base_url
+        self._client = httpx.AsyncClient(base_url=base_url, headers=headers, transport=transport)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        params: Mapping[str, str] | None,
+        timeout: float,
+        read_timeout: float,
+        retry: bool,
+    ) -> Answer:
+        httpx = self._httpx
+        try:
+            resp = await self._client.request(
+                method,
+                path,
+                content=body,
+                params=params,
+                headers={"content-type": "application/json"} if body is not None else None,
+                timeout=httpx.Timeout(timeout, read=read_timeout),
+            )
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{self.base_url}: {type(exc).__name__}: {exc}") from exc
+        return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)
+
+    async def close(self) -> None:
+        await self._client.aclose()
