@@ -4,8 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-compare \
-        bench-manage clean
+.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-compare bench-manage clean
 
 install: $(STAMP)
 

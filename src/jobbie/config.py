@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jobbie.keys import ApiKey, parse_keys
 from jobbie.store.factory import check_database_url
 from jobbie.store.params import Retention
 from jobbie.timeutil import parse_duration_ms
@@ -36,7 +37,14 @@ class Settings:
     """`--durability full`: every acknowledged write is fsync-ed (SQLite synchronous=FULL);
     False is `--durability fast` (synchronous=NORMAL: a power loss may lose the last writes)."""
     api_keys: tuple[str, ...] = ()
-    """Bearer keys every `/api/` route requires (none: no authentication)."""
+    """Bearer keys every `/api/` route requires (none: no authentication); an entry may be
+    named, `name=secret` (see `jobbie.keys`)."""
+    read_only_api_keys: tuple[str, ...] = ()
+    """Keys that may read (GET routes, job search, the whole web console) and nothing else."""
+    session_ttl_s: int = 12 * 3600
+    """How long a web console session lasts (`JOBBIE_SESSION_TTL`)."""
+    audit_retention_ms: int = 90 * 86_400_000
+    """How long the audit log keeps an entry (`JOBBIE_RETENTION_AUDIT`)."""
     scheduler_interval: float = 1.0
     """Seconds between scheduler passes (promotions, lease reclaims, expiry, cron, pruning)."""
     cors_origins: tuple[str, ...] = ()
@@ -61,26 +69,27 @@ class Settings:
     """Tests only (`--test-clock`, `JOBBIE_TEST_CLOCK`): `POST /_test/clock` may move the
     server's clock forward. Never enable it in production."""
     max_connections: int = 4096
-    """Open connections before new requests get 503. Each parked long-poll holds one: 4096 fits
-    hundreds of workers with several fetches each, and stays under a common 8192 fd limit."""
+    """Open connections, parked long-polls included, before new requests get 503. Each parked
+    long-poll holds one: 4096 fits hundreds of workers with several fetches each and stays
+    under a common 8192 file-descriptor limit (server/protocol.py)."""
     keep_alive: float = 5.0
-    """Idle seconds between requests on a connection."""
+    """Seconds an idle connection stays open between requests."""
     header_timeout: float = 10.0
-    """Seconds to receive a request's line and headers."""
+    """Seconds to receive a request's line and headers (slow clients are disconnected)."""
     body_timeout: float = 60.0
     """Seconds to receive a request's body once its headers are in."""
     max_header_bytes: int = 64 << 10
-    """Largest request line and headers, in bytes."""
+    """Largest request line plus headers, in bytes (431 beyond)."""
     max_headers: int = 100
-    """Most headers in one request."""
+    """Most headers in one request (431 beyond)."""
     allowed_hosts: tuple[str, ...] = ()
-    """Cross-site protection (server/sitecheck.py): Host names accepted besides loopback ones
-    while bound to loopback (`*`: any)."""
+    """Host names accepted besides loopback ones while bound to loopback (`*`: any); guards
+    against DNS rebinding (server/sitecheck.py)."""
     protect_metrics: bool = False
     """`/metrics` and `/openapi.json` need an API key too."""
     max_response_bytes: int = 64 << 20
-    """A fetch answer stops growing past this many bytes of payloads and checkpoints (fewer jobs,
-    not an error)."""
+    """A fetch answer stops growing past this many bytes of payloads and checkpoints (it
+    carries fewer jobs rather than failing)."""
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     """This server's name in `/api/v1/cluster/status`: hostname:pid."""
 
@@ -116,6 +125,14 @@ class Settings:
             values["durable"] = durability == "full"
         if (keys := pick("api_key")) is not None:
             values["api_keys"] = tuple(k.strip() for k in str(keys).split(",") if k.strip())
+        if (keys := pick("read_only_api_key")) is not None:
+            values["read_only_api_keys"] = tuple(
+                k.strip() for k in str(keys).split(",") if k.strip()
+            )
+        if (audit := pick("retention_audit")) is not None:
+            values["audit_retention_ms"] = parse_duration_ms(audit, "retention_audit")
+        if (session_ttl := pick("session_ttl")) is not None:
+            values["session_ttl_s"] = parse_duration_ms(session_ttl, "session_ttl") // 1000
         if (interval := pick("scheduler_interval")) is not None:
             values["scheduler_interval"] = float(interval)
             if values["scheduler_interval"] <= 0:
@@ -142,6 +159,11 @@ class Settings:
         if retention:
             values["retention"] = Retention(**retention)
         return cls(**values)
+
+    @property
+    def keys(self) -> tuple[ApiKey, ...]:
+        """Every API key, full and read-only, with its name."""
+        return parse_keys(self.api_keys, self.read_only_api_keys)
 
     @property
     def bind(self) -> str:

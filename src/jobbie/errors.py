@@ -32,7 +32,8 @@ class Unauthorized(JobbieError):
 
 
 class Forbidden(JobbieError):
-    """A browser request from another site, or a Host name this server does not answer to."""
+    """A request this server refuses to serve: a read-only key asking for a change, a browser
+    request from another site, or a Host name this server does not answer to."""
 
     code = "FORBIDDEN"
     status = 403

@@ -470,6 +470,8 @@ class SearchRequest(_Request):
     has_errors: bool | None = None
     error_contains: Annotated[str, Meta(min_length=1, max_length=10_000)] | None = None
     job_id_prefix: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    # The failure kind shown on the console's failures page (see jobbie.store.signature).
+    error_signature: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
     sort: SortField | None = None
     order: Literal["asc", "desc"] | None = None
     cursor: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
@@ -513,6 +515,8 @@ class BulkRequest(_Request):
     filter: SearchRequest | None = None
     move_to_queue: QueueName | None = None
     priority: PriorityIn | None = None
+    # Count the jobs the request names and change nothing: answered as {"matched": n}.
+    dry_run: bool = False
 
     # Rules beyond the fields, stated in the OpenAPI document (server/openapi.py merges them).
     json_schema_rules: ClassVar[dict[str, Any]] = {
@@ -651,3 +655,48 @@ class EventMessage(_Response):
     queue: str | None
     data: Any
     at: str
+
+
+# --- the web console -----------------------------------------------------------------------------
+
+
+class FailureGroup(_Response):
+    """Dead and retrying jobs that failed the same way (one error signature)."""
+
+    signature: str
+    count: int
+    queues: list[str]
+    first_seen: str | None
+    last_seen: str | None
+
+
+class RunScheduleResponse(_Response):
+    job_id: str
+
+
+class DryRunResponse(_Response):
+    matched: int
+
+
+class ExportRequest(SearchRequest):
+    """A search's filter (its cursor and limit are ignored: every match is exported)."""
+
+    format: Literal["ndjson", "csv"] = "ndjson"
+
+
+class AuditEntry(_Response):
+    """One management action: who, what, on which jobs or filter, how many jobs, when."""
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    affected: int | None
+    source: Literal["api", "console"]
+
+
+class AuditList(_Response):
+    entries: list[AuditEntry]
+    # Pass as `before` for the next (older) page; None on the last page.
+    next_before: int | None

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from jobbie.models import FailResponse, FetchedJob
+from jobbie.models import FailResponse, FetchedJob, JobDetail
 from jobbie.store.base import Store
 from jobbie.store.params import (
     AckParams,
@@ -218,6 +218,10 @@ async def advance(store: Store, seconds: float) -> dict[str, int]:
 
 async def state(store: Store, job_id: str) -> str:
     return (await store.get_job(job_id)).state
+
+
+async def job(store: Store, job_id: str) -> JobDetail:
+    return await store.get_job(job_id)
 
 
 async def search_ids(store: Store, **conditions: Any) -> list[str]:

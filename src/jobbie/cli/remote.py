@@ -71,9 +71,11 @@ class Remote:
         """A `jobbie.Client` for the server; its errors become one line and an exit code."""
         from jobbie.client import Client, ServerUnreachable
         from jobbie.errors import JobbieError
+        from jobbie.keys import secret_of
 
-        # JOBBIE_API_KEY may hold the server's comma-separated list; a client sends one key.
-        key = self.api_key.split(",")[0].strip() if self.api_key else None
+        # JOBBIE_API_KEY may hold the server's comma-separated list (entries possibly named
+        # `name=secret`); a client sends one key's secret.
+        key = secret_of(self.api_key.split(",")[0]) if self.api_key else None
         try:
             with Client(self.server, api_key=key or None) as client:
                 yield client

@@ -52,7 +52,17 @@ def server(
     ] = None,
     api_key: Annotated[
         str | None,
-        typer.Option(help="Require Bearer keys on /api/ (comma-separated) [env JOBBIE_API_KEY]"),
+        typer.Option(
+            help="Require Bearer keys on /api/ (comma-separated; an entry may be name=secret)"
+            " [env JOBBIE_API_KEY]"
+        ),
+    ] = None,
+    read_only_api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Keys that may only read: GET routes and job search (comma-separated)"
+            " [env JOBBIE_READ_ONLY_API_KEY]"
+        ),
     ] = None,
     scheduler_interval: Annotated[
         float | None,
@@ -142,6 +152,7 @@ def server(
                 "log_level": log_level.value if log_level else None,
                 "durability": durability.value if durability else None,
                 "api_key": api_key,
+                "read_only_api_key": read_only_api_key,
                 "scheduler_interval": scheduler_interval,
                 "cors_origin": cors_origin,
                 "max_event_streams": max_event_streams,

@@ -243,6 +243,7 @@ class JobFilter(TypedDict, total=False):
     has_errors: bool
     error_contains: str
     job_id_prefix: str
+    error_signature: str
 
 
 # --- management answers (spec sections 5 and 10) -----------------------------------------------

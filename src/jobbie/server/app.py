@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import msgspec
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.config import Settings
@@ -22,12 +22,14 @@ from jobbie.server.allow import AllowTable
 from jobbie.server.errors import EXCEPTION_HANDLERS
 from jobbie.server.event_hub import EventHub
 from jobbie.server.fastpath import FastPath
+from jobbie.server.history import HistoryRecorder
 from jobbie.server.middleware import GuardMiddleware, RequestContextMiddleware
 from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
 from jobbie.server.sitecheck import SiteGuard
 from jobbie.store.factory import open_store
+from jobbie.ui import console_routes
 
 log = logging.getLogger("jobbie.server")
 
@@ -58,12 +60,15 @@ def create_app(settings: Settings) -> JobbieApp:
             log.warning(warning)
         rt.scheduler = Scheduler(store, settings.scheduler_interval)
         rt.scheduler.start()
+        history = HistoryRecorder(store)
+        history.start()
         log.info("scheduler started", extra={"interval_s": settings.scheduler_interval})
         try:
             yield
         finally:
             rt.begin_shutdown()
             await rt.scheduler.stop()
+            await history.stop()
             log.info("shutdown: scheduler stopped")
             await rt.events.close()
             await store.close()
@@ -77,7 +82,7 @@ def create_app(settings: Settings) -> JobbieApp:
         access = AccessLog(sys.stderr.buffer)
     rt.openapi = msgspec.json.encode(build_document(ROUTES))
     rt.allow = AllowTable(ROUTES)
-    routes = starlette_routes()
+    routes: list[BaseRoute] = [*starlette_routes(), *console_routes()]
     if settings.test_clock:
         routes.append(Route("/_test/clock", testclock.advance_clock, methods=["POST"]))
     starlette = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
@@ -88,7 +93,7 @@ def create_app(settings: Settings) -> JobbieApp:
     asgi: ASGIApp = FastPath(starlette, rt=rt, routes=ROUTES)
     asgi = GuardMiddleware(
         asgi,
-        api_keys=settings.api_keys,
+        api_keys=settings.keys,
         max_body_bytes=settings.max_body_bytes,
         protect_metrics=settings.protect_metrics,
     )

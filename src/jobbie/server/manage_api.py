@@ -18,6 +18,7 @@ from jobbie.models import (
     ClusterStatus,
     ConcurrencyRequest,
     DeleteQueueResponse,
+    DryRunResponse,
     MoveRequest,
     QueueList,
     ScheduleList,
@@ -126,7 +127,10 @@ async def delete_queue(request: Request) -> Response:
 
 async def bulk(request: Request) -> Response:
     req = await decode(request, BulkRequest)
-    result = await store(request).bulk(validation.bulk_spec(req))
+    spec = validation.bulk_spec(req)
+    if req.dry_run:
+        return json_response(DryRunResponse(matched=await store(request).bulk_matches(spec)))
+    result = await store(request).bulk(spec)
     return json_response(result, 202 if isinstance(result, BulkAccepted) else 200)
 
 

@@ -16,6 +16,7 @@ import msgspec
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobbie.keys import ApiKey
 from jobbie.logs import AccessLog, request_id
 from jobbie.models import ErrorBody
 
@@ -25,6 +26,9 @@ _REQUEST_ID = b"x-request-id"
 # (method, route template, status, seconds)
 Observer = Callable[[str, str, int, float], None]
 _OPEN_PATHS = ("/healthz",)
+_SEARCH_PATH = "/api/v1/jobs/search"
+# The scope key holding the caller's name for the audit log (see jobbie.keys).
+ACTOR = "jobbie.actor"
 _PROTECTABLE = ("/metrics", "/openapi.json")
 
 
@@ -108,18 +112,19 @@ class RequestContextMiddleware:
 
 class GuardMiddleware:
     """Refuses requests before any handler runs: a missing or wrong API key (401) on /api/
-    routes, and a declared body over the size limit (413)."""
+    routes, a read-only key asking for anything but a read (403), and a declared body over
+    the size limit (413). The key's actor name goes into the scope for the audit log."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        api_keys: Sequence[str],
+        api_keys: Sequence[ApiKey],
         max_body_bytes: int,
         protect_metrics: bool = False,
     ) -> None:
         self.app = app
-        self.keys = [k.encode() for k in api_keys]
+        self.keys = [(k.secret.encode(), k) for k in api_keys]
         self.max_body_bytes = max_body_bytes
         # With --protect-metrics these need a key too (they tell queue names and volumes).
         self.protected = _PROTECTABLE if protect_metrics else ()
@@ -132,9 +137,15 @@ class GuardMiddleware:
         needs_key = self.keys and (
             (path.startswith("/api/") and path not in _OPEN_PATHS) or path in self.protected
         )
-        if needs_key and not self._authorised(scope):
-            await send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
-            return
+        if needs_key:
+            key = self._authorised(scope)
+            if key is None:
+                await send_error(send, 401, "UNAUTHORIZED", "missing or invalid API key")
+                return
+            if key.read_only and not _is_read(scope["method"], path):
+                await send_error(send, 403, "FORBIDDEN", "this API key may only read")
+                return
+            scope[ACTOR] = key.actor
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
@@ -151,16 +162,22 @@ class GuardMiddleware:
                 break
         await self.app(scope, receive, send)
 
-    def _authorised(self, scope: Scope) -> bool:
+    def _authorised(self, scope: Scope) -> ApiKey | None:
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() != b"bearer":
-                    return False
+                    return None
                 token = token.strip()
                 # Compare against every key so the time taken does not tell which one matched.
-                matched = False
-                for key in self.keys:
-                    matched |= hmac.compare_digest(token, key)
+                matched = None
+                for secret, key in self.keys:
+                    if hmac.compare_digest(token, secret):
+                        matched = key
                 return matched
-        return False
+        return None
+
+
+def _is_read(method: str, path: str) -> bool:
+    """What a read-only key may call: every GET, and job search (a read with a body)."""
+    return method in ("GET", "HEAD") or (method == "POST" and path == _SEARCH_PATH)

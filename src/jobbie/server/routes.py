@@ -14,7 +14,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobbie import models as m
-from jobbie.server import events_api, health_api, manage_api, openapi, worker_api
+from jobbie.server import (
+    audit,
+    console_api,
+    events_api,
+    health_api,
+    manage_api,
+    openapi,
+    worker_api,
+)
 from jobbie.server.fastpath import FastHandler
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -126,7 +134,11 @@ ROUTES: tuple[Endpoint, ...] = (
              {200: m.SearchResponse}, (400,), query=_DEAD_QUERY),
     Endpoint("POST", "/api/v1/jobs/bulk", manage_api.bulk,
              "Act on many jobs by ids or filter (background above 10,000)", J,
-             m.BulkRequest, {200: m.BulkResponse, 202: m.BulkAccepted}, (400, 413, 415)),
+             m.BulkRequest, {200: (m.BulkResponse, m.DryRunResponse), 202: m.BulkAccepted},
+             (400, 413, 415)),
+    Endpoint("POST", "/api/v1/jobs/export", console_api.export_jobs,
+             "Every job matching a search filter, streamed as ndjson or csv", J,
+             m.ExportRequest, {200: None}, (400, 413, 415)),
     Endpoint("GET", "/api/v1/bulk/{bulk_id}", manage_api.get_bulk,
              "Progress of a background bulk operation", J, None, {200: m.BulkStatus}, (404,)),
     Endpoint("GET", "/api/v1/batches/{batch_id}", manage_api.get_batch, "A batch's counters",
@@ -138,6 +150,8 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint("POST", f"{_QUEUE}/drain", manage_api.drain_queue,
              "Stop handing out jobs; paused once active jobs end", Q, None, {200: m.Queue},
              (400, 404)),
+    Endpoint("GET", _QUEUE, console_api.get_queue, "One queue with counts", Q,
+             None, {200: m.Queue}, (400, 404)),
     Endpoint("DELETE", _QUEUE, manage_api.delete_queue,
              "Delete a queue and all its jobs (needs ?confirm=true)", Q, None,
              {200: m.DeleteQueueResponse}, (400, 404), query=_CONFIRM),
@@ -161,8 +175,14 @@ ROUTES: tuple[Endpoint, ...] = (
              None, {200: m.Schedule}, (404,)),
     Endpoint("PUT", _SCHEDULE, manage_api.update_schedule, "Replace a cron schedule", C,
              m.ScheduleRequest, {200: m.Schedule}, (400, 404, 409, 413, 415)),
+    Endpoint("POST", f"{_SCHEDULE}/run", console_api.run_schedule,
+             "Enqueue a schedule's job now (its next run is unchanged)", C, None,
+             {201: m.RunScheduleResponse}, (404,)),
     Endpoint("DELETE", _SCHEDULE, manage_api.delete_schedule, "Delete a cron schedule", C,
              None, {200: m.StatusResponse}, (404,)),
+    Endpoint("GET", "/api/v1/audit", audit.list_audit,
+             "Management actions, newest first (?limit=&before=)", S, None,
+             {200: m.AuditList}, (400,)),
     Endpoint("GET", "/api/v1/workers", manage_api.list_workers, "Workers seen recently", S,
              None, {200: m.WorkerList}),
     Endpoint("GET", "/api/v1/cluster/status", manage_api.cluster_status,
@@ -187,4 +207,8 @@ ROUTES: tuple[Endpoint, ...] = (
 
 def starlette_routes() -> list[Route]:
     """The router's view of the table."""
-    return [Route(e.path, e.handler, methods=[e.method]) for e in ROUTES if not e.fast]
+    return [
+        Route(e.path, audit.audited(e.method, e.path, e.handler), methods=[e.method])  # type: ignore[arg-type]
+        for e in ROUTES
+        if not e.fast
+    ]

@@ -35,6 +35,7 @@ from typing import Protocol
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    AuditList,
     BackendName,
     Batch,
     BulkAccepted,
@@ -44,6 +45,7 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FailureGroup,
     FetchedJob,
     JobDetail,
     Queue,
@@ -52,6 +54,8 @@ from jobbie.models import (
     SearchResponse,
     WorkerInfo,
 )
+from jobbie.store.console import AuditRecord
+from jobbie.store.history import Snapshot
 from jobbie.store.params import (
     AckParams,
     BatchSpec,
@@ -288,6 +292,41 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
+        ...
+
+    # --- the web console ---------------------------------------------------------------------
+
+    async def bulk_matches(self, spec: BulkSpec) -> int:
+        """How many jobs a bulk request names now (a dry run: nothing changes)."""
+        ...
+
+    async def failure_groups(self) -> list[FailureGroup]:
+        """Dead and retrying jobs grouped by error signature (`jobbie.store.signature`, stored
+        when a job fails), most frequent first, at most `console.FAILURE_GROUPS_LIMIT`."""
+        ...
+
+    async def record_audit(self, record: AuditRecord, retention_ms: int) -> None:
+        """Append to the audit log (time from `clock`), pruning entries older than
+        `retention_ms` a batch at a time."""
+        ...
+
+    async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
+        """Audit entries newest first, older than `before_id` when given."""
+        ...
+
+    async def record_history(self) -> None:
+        """Snapshot every queue's totals and depth for the current minute (`history`),
+        replacing the minute's earlier snapshot; drop snapshots older than 7 days."""
+        ...
+
+    async def read_history(self, queue: str | None, since_ms: int) -> list[Snapshot]:
+        """Snapshots from `since_ms` on, plus the one just before, summed over all queues
+        unless one is named; oldest first."""
+        ...
+
+    async def run_schedule(self, schedule_id: str) -> str:
+        """Enqueue the schedule's job now (`console.schedule_job`), leaving its next run as it
+        is; returns the job's id. NotFound."""
         ...
 
     async def readiness(self) -> Readiness:

@@ -64,6 +64,7 @@ class SearchFilter:
     has_errors: bool | None = None
     error_contains: str | None = None
     job_id_prefix: str | None = None
+    error_signature: str | None = None
     sort: SortField = "created_at"
     descending: bool = True
     limit: int = DEFAULT_LIMIT
@@ -116,6 +117,7 @@ def search_filter(req: SearchRequest) -> SearchFilter:
         has_errors=req.has_errors,
         error_contains=req.error_contains,
         job_id_prefix=req.job_id_prefix,
+        error_signature=req.error_signature,
         sort=sort,
         descending=descending,
         limit=req.limit or DEFAULT_LIMIT,

@@ -19,6 +19,7 @@ from jobbie.models import FailResponse
 from jobbie.store.leases import check_lease, lost_race, not_active
 from jobbie.store.params import AckParams, FailParams, Fence, ReleaseParams
 from jobbie.store.rules import RetryPolicy, attempts_remaining, failure_outcome
+from jobbie.store.signature import error_signature
 from jobbie.store.sqlite import batches
 from jobbie.store.sqlite.effects import (
     bump_totals,
@@ -177,9 +178,16 @@ def fail_attempt(
     _guarded_update(
         tx,
         row,
-        "state = ?, last_error = ?, failed_at = ?, lease_expires_at = NULL,"
+        "state = ?, last_error = ?, error_signature = ?, failed_at = ?, lease_expires_at = NULL,"
         " scheduled_at = COALESCE(?, scheduled_at), completed_at = ?",
-        (state.value, last_error, now, outcome.next_attempt_at, now if final else None),
+        (
+            state.value,
+            last_error,
+            error_signature(last_error),
+            now,
+            outcome.next_attempt_at,
+            now if final else None,
+        ),
     )
     record_event(
         tx, EventType.FAILED, row["id"], row["queue"], {"attempt": row["attempt"], "error": error}
@@ -271,8 +279,8 @@ def expire_waiting_job(tx: Tx, row: sqlite3.Row) -> None:
     _guarded_update(
         tx,
         row,
-        "state = ?, last_error = ?, failed_at = ?, completed_at = ?",
-        (state.value, EXPIRED, tx.now, tx.now),
+        "state = ?, last_error = ?, error_signature = ?, failed_at = ?, completed_at = ?",
+        (state.value, EXPIRED, error_signature(EXPIRED), tx.now, tx.now),
     )
     bump_totals(tx, row["queue"], dead=1)
     settle(tx, row, State.DEAD, expired=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
+    AuditList,
     BackendName,
     Batch,
     BulkAccepted,
@@ -21,6 +22,7 @@ from jobbie.models import (
     EnqueueResponse,
     EventMessage,
     FailResponse,
+    FailureGroup,
     FetchedJob,
     JobDetail,
     Queue,
@@ -31,6 +33,8 @@ from jobbie.models import (
 )
 from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.bulk import BulkRunner
+from jobbie.store.console import FAILURE_GROUPS_LIMIT, AuditRecord, schedule_job
+from jobbie.store.history import Snapshot
 from jobbie.store.maintenance import run_maintenance
 from jobbie.store.params import (
     AckParams,
@@ -48,6 +52,7 @@ from jobbie.store.search import SearchFilter
 from jobbie.store.sqlite import (
     bulk,
     claim,
+    console,
     enqueue,
     finish,
     finish_many,
@@ -302,6 +307,30 @@ class SqliteStore:
 
     async def ping(self) -> None:
         await self._reader.run(queries.ping)
+
+    async def bulk_matches(self, spec: BulkSpec) -> int:
+        return (await self.count_matches(spec))[0]
+
+    async def failure_groups(self) -> list[FailureGroup]:
+        return await self._reader.run(
+            lambda conn: console.failure_groups(conn, FAILURE_GROUPS_LIMIT)
+        )
+
+    async def record_audit(self, record: AuditRecord, retention_ms: int) -> None:
+        await self._writer.run(lambda tx: console.record_audit(tx, record, retention_ms))
+
+    async def list_audit(self, limit: int, before_id: int | None) -> AuditList:
+        return await self._reader.run(lambda conn: console.list_audit(conn, limit, before_id))
+
+    async def record_history(self) -> None:
+        await self._writer.run(console.record_history)
+
+    async def read_history(self, queue: str | None, since_ms: int) -> list[Snapshot]:
+        return await self._reader.run(lambda conn: console.read_history(conn, queue, since_ms))
+
+    async def run_schedule(self, schedule_id: str) -> str:
+        job = schedule_job(await self.get_schedule(schedule_id))
+        return (await self.enqueue(job)).job_id
 
     async def readiness(self) -> Readiness:
         running = self._writer.running
