@@ -52,4 +52,3 @@ def test_lock_pins_every_declared_dependency_within_its_range(lock: str) -> None
             elif not req.specifier.contains(version, prereleases=True):
                 problems.append(f"{req.name}=={version} is outside {req.specifier} ({group})")
     assert not problems, f"{lock} is stale; run `make lock`: " + "; ".join(problems)
-
