@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 
 def sqlite_database(data_dir: Path) -> str:
-    """The embedded database in `data_dir` (sqlite:////absolute/path)."""
-    return f"sqlite:///{data_dir.resolve()}"
+    """The embedded database in `data_dir` (sqlite:////absolute/path, percent-encoded so a
+    `#` or `?` in the directory's name stays part of the path)."""
+    return f"sqlite:///{quote(str(data_dir.resolve()))}"
 
 
 DATABASES: dict[str, Callable[[Path], str]] = {

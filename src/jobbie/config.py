@@ -58,11 +58,11 @@ class Settings:
     max_event_streams: int = 100
     """Concurrent SSE streams (`GET /api/v1/events`); more are refused with 503 and Retry-After."""
     retention: Retention = field(default_factory=Retention)
-    """How long finished jobs and events are kept before the scheduler prunes them:
-    `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d), `JOBBIE_RETENTION_DEAD`
-    (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events, 24h), and
-    `JOBBIE_RETENTION_QUEUES` (an empty queue with its default configuration, unused this long,
-    is forgotten: 7d); each a duration like 12h or 90d."""
+    """How long finished jobs, events and idle queues are kept before the scheduler prunes
+    them: `JOBBIE_RETENTION_COMPLETED` (completed and cancelled jobs, 7d),
+    `JOBBIE_RETENTION_DEAD` (dead jobs, 30d), `JOBBIE_RETENTION_EVENTS` (lifecycle events,
+    24h), `JOBBIE_RETENTION_QUEUES` (empty queues with default settings, 7d); each a duration
+    like 12h or 90d."""
     access_log: bool = True
     """One JSON access-log line per request, at info level."""
     test_clock: bool = False

@@ -355,7 +355,7 @@ def test_lease_reclaim_wakes_a_waiting_fetch(clock_api: httpx.Client, queue: str
     assert resp.status_code == 200, resp.text
     assert resp.json()["job_id"] == job_id
     assert resp.json()["attempt"] == 2
-    assert returned_at - moved_at < 1.0
+    assert returned_at - moved_at < 3.0  # woken by the move, not by its 30 s timeout
 
 
 def test_lease_expiry_of_cancel_requested_job_cancels_it(

@@ -104,7 +104,7 @@ def test_retrying_job_is_handed_to_a_waiting_long_poll(clock_api: httpx.Client, 
     assert resp.json()["job_id"] == job_id
     assert resp.json()["attempt"] == 2
     assert now >= ts_epoch(answer["next_attempt_at"])
-    assert returned_at - moved_at < 1.0
+    assert returned_at - moved_at < 3.0  # woken by the move, not by its 30 s timeout
 
 
 def test_dead_after_retries_exhausted(api: httpx.Client, queue: str) -> None:
