@@ -391,24 +391,19 @@ class AckBatchResponse(_Response):
 
     results: list[AckBatchResult]
     """One entry per ack, in request order."""
+    next: list[FetchedJob] | UnsetType = UNSET
+    """The jobs leased with the acks, only when the request asked for `next` (`[]` when none
+    was ready)."""
 
 
-class AckNextResponse(_Response):
-    """The answer to an ack that asked for `next`: its status and the jobs leased with it."""
+class AckResponse(_Response):
+    """The answer to an ack: its status, and the jobs leased with it when `next` was asked."""
 
     status: str
     """The acked job's state: completed or cancelled."""
-    next: list[FetchedJob]
-    """The jobs leased with the ack (`[]` when none was ready)."""
-
-
-class AckBatchNextResponse(_Response):
-    """The answer to an ack batch that asked for `next`: one result per ack and the jobs leased."""
-
-    results: list[AckBatchResult]
-    """One entry per ack, in request order."""
-    next: list[FetchedJob]
-    """The jobs leased with the acks (`[]` when none was ready)."""
+    next: list[FetchedJob] | UnsetType = UNSET
+    """The jobs leased with the ack, only when the request asked for `next` (`[]` when none was
+    ready)."""
 
 
 class FailResponse(_Response):

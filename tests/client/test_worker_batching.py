@@ -16,7 +16,7 @@ from tests.serverproc import ServerProcess
 def test_unbatched_worker_acks_and_fetches_each_job(
     server: ServerProcess, client: Client, queue: str
 ) -> None:
-    client.enqueue_batch([{"queue": queue, "payload": n} for n in range(300)])
+    client.enqueue_batch([{"queue": queue, "payload": n, "max_retries": 0} for n in range(300)])
     worker = Worker(server.url, queues=[queue], concurrency=4, fetch_batch=False)
     lock = threading.Lock()
     now = peak = 0
@@ -37,11 +37,11 @@ def test_unbatched_worker_acks_and_fetches_each_job(
 
     with running(worker):
         wait_until(lambda: client.queue(queue).counts.completed == 270, timeout=40, what="270 done")
-        wait_until(lambda: worker.stats.failed == 30, what="30 failed")
-    assert worker.stats.completed == 270 and worker.stats.lost == 0
+        wait_until(lambda: worker.stats.failed >= 30, what="30 failed")
+    assert (worker.stats.completed, worker.stats.failed, worker.stats.lost) == (270, 30, 0)
     assert 1 <= peak <= 4
     counts = client.queue(queue).counts
-    assert (counts.active, counts.retrying) == (0, 30)
+    assert (counts.active, counts.dead) == (0, 30)
 
 
 def test_batched_fails_go_out_together(server: ServerProcess, client: Client, queue: str) -> None:

@@ -327,11 +327,11 @@ class Calls:
             attempt=attempt,
             next=self._next(queues, count, lease_duration),
         )
-        decoder = _dec(m.AckNextResponse)
+        decoder = _dec(m.AckResponse)
 
         def parse(resp: Response) -> tuple[str, list[Job]]:
             answer = decoder.decode(resp.content)
-            return answer.status, self._leased(answer.next, owner)
+            return answer.status, self._leased(answer.next or [], owner)
 
         # Never repeated: a lost answer's jobs would stay leased to nobody until they expire.
         return Call("POST", f"{API}/ack/{_seg(job_id)}", parse, encode(request))
@@ -351,11 +351,11 @@ class Calls:
             worker_id=owner,
             next=self._next(queues, count, lease_duration),
         )
-        decoder = _dec(m.AckBatchNextResponse)
+        decoder = _dec(m.AckBatchResponse)
 
         def parse(resp: Response) -> tuple[list[m.AckBatchResult], list[Job]]:
             answer = decoder.decode(resp.content)
-            return answer.results, self._leased(answer.next, owner)
+            return answer.results, self._leased(answer.next or [], owner)
 
         return Call("POST", f"{API}/ack/batch", parse, encode(body))
 

@@ -86,13 +86,13 @@ ROUTES: tuple[Endpoint, ...] = (
     Endpoint(
         "POST", "/api/v1/ack/batch", worker_api.ack_batch,
         "Complete several attempts (with `next`: and lease more jobs in the same transaction)",
-        W, m.AckBatchRequest, {200: (m.AckBatchResponse, m.AckBatchNextResponse)},
+        W, m.AckBatchRequest, {200: m.AckBatchResponse},
         (400, 413, 415), fast=True,
     ),
     Endpoint(
         "POST", "/api/v1/ack/{job_id}", worker_api.ack,
         "Complete an attempt (with `next`: and lease more jobs in the same transaction)", W,
-        m.AckRequest, {200: (m.StatusResponse, m.AckNextResponse)},
+        m.AckRequest, {200: m.AckResponse},
         (400, 404, 409, 413, 415), fast=True,
     ),
     Endpoint(

@@ -10,12 +10,11 @@ import time
 
 from jobbie.errors import JobbieError, Unavailable, ValidationError
 from jobbie.models import (
-    AckBatchNextResponse,
     AckBatchRequest,
     AckBatchResponse,
     AckBatchResult,
-    AckNextResponse,
     AckRequest,
+    AckResponse,
     EnqueueBatchRequest,
     EnqueueRequest,
     FailBatchRequest,
@@ -87,12 +86,12 @@ async def ack(call: Call) -> Reply:
     req = await call.json(AckRequest)
     params = validation.ack_params(call.param, req, call.rt.limits)
     if req.next is None:
-        return 200, StatusResponse(status=await call.store.ack(params))
+        return 200, AckResponse(status=await call.store.ack(params))
     claim = _next_params(call, req.next, req.worker_id)
     if claim is None:
-        return 200, AckNextResponse(status=await call.store.ack(params), next=[])
+        return 200, AckResponse(status=await call.store.ack(params), next=[])
     status, jobs = await call.store.ack_next(params, claim)
-    return 200, AckNextResponse(status=status, next=jobs)
+    return 200, AckResponse(status=status, next=jobs)
 
 
 async def ack_batch(call: Call) -> Reply:
@@ -113,7 +112,7 @@ async def ack_batch(call: Call) -> Reply:
     ]
     if req.next is None:
         return 200, AckBatchResponse(results=results)
-    return 200, AckBatchNextResponse(results=results, next=jobs)
+    return 200, AckBatchResponse(results=results, next=jobs)
 
 
 async def fail(call: Call) -> Reply:
