@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.helpers import enqueue, get_job, wait_for, wait_for_state
+from tests.integration.helpers import enqueue, get_job, ts_epoch, wait_for, wait_for_state
 from tests.serverproc import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,10 +99,10 @@ def test_node_worker_long_polls_and_heartbeats_a_short_lease(
     start_worker, api: httpx.Client, queue: str
 ) -> None:
     require("node")
-    start_worker(NODE, queue, LEASE_SECONDS="1.5")
+    start_worker(NODE, queue, LEASE_SECONDS="3")
     # The worker is already waiting in a long-poll; a job that outlives its lease twice over
     # completes on attempt 1 only because heartbeats kept extending it.
-    job_id = enqueue(api, queue, payload={"sleep_ms": 3500})
+    job_id = enqueue(api, queue, payload={"sleep_ms": 7000})
     wait_for_state(api, job_id, "active", timeout=20)
     done = wait_for_state(api, job_id, "completed", timeout=20)
     assert done["attempt"] == 1 and done["errors"] == []
@@ -112,7 +112,7 @@ def test_node_worker_stops_on_a_cancel_heard_on_a_heartbeat(
     start_worker, api: httpx.Client, queue: str
 ) -> None:
     require("node")
-    start_worker(NODE, queue, LEASE_SECONDS="1.5")
+    start_worker(NODE, queue, LEASE_SECONDS="3")
     job_id = enqueue(api, queue, payload={"sleep_ms": 60000})
     wait_for_state(api, job_id, "active", timeout=20)
     resp = api.post(f"/api/v1/jobs/{job_id}/cancel")
@@ -169,14 +169,19 @@ def test_shell_worker_heartbeats_and_releases_on_sigterm(
     start_worker, api: httpx.Client, queue: str
 ) -> None:
     require("bash", "curl", "jq")
-    worker = start_shell(start_worker, queue, "sleep", "60", LEASE_SECONDS="2")
+    # A lease long enough for a loaded machine, heartbeats every 2 s.
+    worker = start_shell(start_worker, queue, "sleep", "60", LEASE_SECONDS="6")
     job_id = enqueue(api, queue, payload={})
     first = wait_for_state(api, job_id, "active", timeout=20)
-    # Three lease lengths later the job is still held by the same attempt: heartbeats work.
+    # Two heartbeats later the job is still held by the same attempt, its lease extended.
     wait_for(
-        lambda: (j := get_job(api, job_id))["lease_expires_at"] != first["lease_expires_at"] and j,
-        timeout=10,
-        what="a heartbeat extending the lease",
+        lambda: (
+            ts_epoch((j := get_job(api, job_id))["lease_expires_at"])
+            >= ts_epoch(first["lease_expires_at"]) + 3.5
+            and j
+        ),
+        timeout=30,
+        what="heartbeats extending the lease",
     )
     assert get_job(api, job_id)["attempt"] == 1
     assert worker.terminate() == 0, worker.log()

@@ -60,9 +60,13 @@ def answer(kind: str, resp: httpx.Response) -> str:
         return "200 jobs" if "jobs" in body else "200 job"
     if kind == "heartbeat":
         return "200 " + ", ".join(entry["status"] for entry in body["jobs"].values())
-    if kind == "ack_batch":
-        return "200 " + ", ".join(r["status"] or r["code"] for r in body["results"])
-    return f"200 {body['status']}"
+    if kind in ("ack_batch", "fail_batch"):
+        shown = "200 " + ", ".join(r.get("status") or r["code"] for r in body["results"])
+    else:
+        shown = f"200 {body['status']}"
+    if "next" in body:
+        shown += f" + {len(body['next'])} next"
+    return shown
 
 
 class Scene:
@@ -278,7 +282,55 @@ def ack_batch_mixed(s: Scene) -> Result:
     return "ack_batch", s.post("/api/v1/ack/batch", {"acks": acks})
 
 
+@row("A9")
+def ack_and_fetch_next(s: Scene) -> Result:
+    job = s.running()
+    enqueue(s.api, s.queue)
+    body = {**s.fence(job), "next": {"queues": [s.queue], "count": 5}}
+    resp = s.post(f"/api/v1/ack/{job['job_id']}", body)
+    (leased,) = resp.json()["next"]
+    assert s.api.get(f"/api/v1/jobs/{leased['job_id']}").json()["state"] == "active"
+    return "ack", resp
+
+
+@row("A10")
+def ack_and_fetch_next_none_ready(s: Scene) -> Result:
+    job = s.running()
+    body = {**s.fence(job), "next": {"queues": [s.queue]}}
+    return "ack", s.post(f"/api/v1/ack/{job['job_id']}", body)
+
+
+@row("A11")
+def ack_next_without_worker_id(s: Scene) -> Result:
+    job = s.running()
+    body = {"attempt": job["attempt"], "next": {"queues": [s.queue]}}
+    return "ack", s.post(f"/api/v1/ack/{job['job_id']}", body)
+
+
+@row("B2")
+def ack_batch_and_fetch_next(s: Scene) -> Result:
+    job = s.running()
+    enqueue(s.api, s.queue)
+    body = {
+        "acks": [{"job_id": job["job_id"], **s.fence(job)}],
+        "worker_id": "w1",
+        "next": {"queues": [s.queue]},
+    }
+    return "ack_batch", s.post("/api/v1/ack/batch", body)
+
+
 # ---- fail -------------------------------------------------------------------------------------
+
+
+@row("Y1")
+def fail_batch_mixed(s: Scene) -> Result:
+    live = s.running(max_retries=2)
+    done = s.running()
+    assert s.post(f"/api/v1/ack/{done['job_id']}", s.fence(done)).status_code == 200
+    fails = [
+        {"job_id": j["job_id"], "attempt": j["attempt"], "error": "boom"} for j in (live, done)
+    ]
+    return "fail_batch", s.post("/api/v1/fail/batch", {"worker_id": "w1", "fails": fails})
 
 
 @row("X1")
@@ -352,6 +404,17 @@ def release_unfenced_not_active(s: Scene) -> Result:
 def call_without_key(s: Scene) -> Result:
     server = s.make_server("--api-key", "k1")
     with httpx.Client(base_url=server.url, timeout=10) as api:
+        body = {"queues": [s.queue], "worker_id": "w1", "timeout": 0}
+        return "fetch", api.post("/api/v1/fetch", json=body)
+
+
+@row("G3")
+def worker_call_with_read_only_key(s: Scene) -> Result:
+    server = s.make_server("--api-key", "k1", "--read-only-api-key", "ro1")
+    headers = {"Authorization": "Bearer ro1"}
+    with httpx.Client(base_url=server.url, timeout=10, headers=headers) as api:
+        # The key is valid: it may read.
+        assert api.get("/api/v1/queues").status_code == 200
         body = {"queues": [s.queue], "worker_id": "w1", "timeout": 0}
         return "fetch", api.post("/api/v1/fetch", json=body)
 
