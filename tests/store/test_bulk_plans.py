@@ -11,9 +11,9 @@ import pytest
 
 from jobbie.models import SearchRequest
 from jobbie.store.bulk import APPLIES_TO
-from jobbie.store.params import BulkSpec
+from jobbie.store.params import BulkSpec, FetchParams
 from jobbie.store.search import search_filter
-from jobbie.store.sqlite import bulk
+from jobbie.store.sqlite import bulk, claim
 from jobbie.store.sqlite.database import migrate, open_connection
 from jobbie.store.sqlite.writer import Tx
 
@@ -69,3 +69,35 @@ def test_chunk_statements_look_jobs_up_by_key(conn: sqlite3.Connection) -> None:
         assert "INDEX jobs_state" not in plan and "INDEX jobs_queue_state" not in plan, plan
         assert "INDEX jobs_unique_key" not in plan and "INDEX jobs_batch" not in plan, plan
         assert "SCAN unique_locks" not in plan, plan
+
+
+def test_every_guarded_state_change_finds_its_job_by_key(conn: sqlite3.Connection) -> None:
+    """A guard on `state` must not lead the planner to an index of every job in that state:
+    leasing a claimed job once scanned all pending jobs (O(pending) per fetch)."""
+    plans = []
+    for sql, params in [
+        (
+            "UPDATE jobs SET state = 'active' WHERE seq IN (SELECT value FROM json_each(?))"
+            " AND +state = ?",
+            ("[1, 2]", "pending"),
+        ),
+        ("UPDATE jobs SET state = ? WHERE seq = ? AND state = ? AND attempt = ?", ("x", 1, "y", 1)),
+    ]:
+        plans.append(" | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)))
+    for plan in plans:
+        assert "INTEGER PRIMARY KEY" in plan, plan
+        assert "jobs_state" not in plan, plan
+
+
+def test_the_claim_leases_by_key(tmp_path: Path) -> None:
+    # A database without statistics (as a server's is), where the planner is easiest to tempt.
+    conn = open_connection(tmp_path / "fresh.db", durable=False)
+    migrate(conn)
+    recorder = _PlanOnly(conn)
+    tx = Tx(conn, 0)
+    tx.conn = recorder  # type: ignore[assignment]
+    claim._lease(
+        tx, FetchParams(queues=("q",), worker_id="w", hostname=None, lease_ms=1, count=2), [1, 2]
+    )
+    [plan] = [p for p in recorder.plans if p.startswith("SEARCH jobs")]
+    assert "INTEGER PRIMARY KEY" in plan, plan

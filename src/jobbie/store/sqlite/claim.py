@@ -118,7 +118,7 @@ def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
     rows = tx.execute(
         "UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = ?,"
         " worker_hostname = ?, started_at = ?, lease_expires_at = ?, lease_duration_ms = ?"
-        " WHERE seq IN (SELECT value FROM json_each(?)) AND state = ?"
+        " WHERE seq IN (SELECT value FROM json_each(?)) AND +state = ?"
         " RETURNING seq, id, queue, payload,"
         " attempt, max_retries, checkpoint, tags, priority, created_at",
         (
