@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -e '.[dev,docs]'
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -e '.[dev,docs,postgres]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -61,7 +61,7 @@ $(BIN)/pip-compile:
 	$(BIN)/python -m pip install --quiet 'pip-tools>=7.4'
 
 lock: $(BIN)/pip-compile
-	$(LOCK) $(LOCK_ARGS) --extra dev --extra docs -o requirements/dev.txt pyproject.toml
+	$(LOCK) $(LOCK_ARGS) --extra dev --extra docs --extra postgres -o requirements/dev.txt pyproject.toml
 	$(LOCK) $(LOCK_ARGS) -o requirements/docker.txt pyproject.toml
 
 lock-upgrade:
