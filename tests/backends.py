@@ -15,10 +15,12 @@ CI cannot pass without it.
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 def sqlite_database(data_dir: Path) -> str:
@@ -27,9 +29,57 @@ def sqlite_database(data_dir: Path) -> str:
     return f"sqlite:///{quote(str(data_dir.resolve()))}"
 
 
+# The PostgreSQL server the tests create their databases on (a superuser's URL).
+POSTGRES_URL = os.environ.get(
+    "JOBBIE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+POSTGRES_HOWTO = (
+    "PostgreSQL tests need a server at $JOBBIE_TEST_POSTGRES (default"
+    " postgresql://postgres@127.0.0.1:5432/postgres, trust auth); start one or point the"
+    " variable at one to run them"
+)
+# Databases this test process created, dropped when it exits.
+_created: set[str] = set()
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server for the tests (a skip outside CI, a failure in CI)."""
+
+
+def postgres_database(data_dir: Path) -> str:
+    """A database of its own for `data_dir` on the test PostgreSQL server, created empty on
+    first use (the server migrates it); dropped when the test process exits."""
+    import psycopg
+
+    digest = hashlib.sha1(str(data_dir.resolve()).encode()).hexdigest()[:20]
+    name = f"jobbie_t{os.getpid()}_{digest}"
+    if name not in _created:
+        try:
+            with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError as exc:
+            raise PostgresUnavailable(f"{POSTGRES_HOWTO}: {exc}") from exc
+        if not _created:
+            atexit.register(_drop_created)
+        _created.add(name)
+    parts = urlsplit(POSTGRES_URL)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _drop_created() -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
+            for name in sorted(_created):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass  # the server went away; nothing to clean
+
+
 DATABASES: dict[str, Callable[[Path], str]] = {
     "sqlite": sqlite_database,
-    # "postgres": postgres_database,  # e.g. CREATE DATABASE named after data_dir
+    "postgres": postgres_database,
 }
 
 TEST_BACKEND = os.environ.get("JOBBIE_TEST_BACKEND", "sqlite")

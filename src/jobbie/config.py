@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jobbie.keys import ApiKey, parse_keys
-from jobbie.store.factory import check_database_url
+from jobbie.store.factory import check_database_url, is_postgres
 from jobbie.store.params import Retention
 from jobbie.timeutil import parse_duration_ms
 
@@ -30,7 +30,8 @@ class Settings:
     data_dir: Path = Path("./data")
     """Directory of the SQLite database (`jobbie.db`), created if missing."""
     database: str | None = None
-    """None or `sqlite:///DIR`: the embedded store (see jobbie.store.factory)."""
+    """None or `sqlite:///DIR`: the embedded store; `postgresql://USER@HOST:PORT/DB`: a
+    PostgreSQL database several servers may share (see jobbie.store.factory)."""
     log_level: str = "info"
     """debug, info, warning or error; logs are JSON lines on stderr."""
     durable: bool = True
@@ -90,6 +91,11 @@ class Settings:
     max_response_bytes: int = 64 << 20
     """A fetch answer stops growing past this many bytes of payloads and checkpoints (it
     carries fewer jobs rather than failing)."""
+    pool_size: int = 10
+    """PostgreSQL only: connections this server keeps open. The servers sharing a database
+    need, together, their pool sizes plus one each (for LISTEN) below its max_connections."""
+    statement_timeout_ms: int = 5000
+    """PostgreSQL only: a statement running longer is cancelled and its request answers 503."""
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     """This server's name in `/api/v1/cluster/status`: hostname:pid."""
 
@@ -166,6 +172,11 @@ class Settings:
         return parse_keys(self.api_keys, self.read_only_api_keys)
 
     @property
+    def postgres(self) -> bool:
+        """The database is PostgreSQL (`--data-dir` and `--durability` do not apply)."""
+        return is_postgres(self.database)
+
+    @property
     def bind(self) -> str:
         return f"{self.host}:{self.port}"
 
@@ -183,6 +194,8 @@ _NUMBERS: dict[str, type[int] | type[float]] = {
     "max_header_bytes": int,
     "max_headers": int,
     "max_response_bytes": int,
+    "pool_size": int,
+    "statement_timeout_ms": int,
 }
 
 

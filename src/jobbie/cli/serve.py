@@ -36,7 +36,8 @@ def server(
     database: Annotated[
         str | None,
         typer.Option(
-            help="Database URL: sqlite:///DIR (the embedded store; default: --data-dir)"
+            help="Database URL: sqlite:///DIR (the embedded store; default: --data-dir) or"
+            " postgresql://USER@HOST:PORT/DB (several servers on one database)"
             " [env JOBBIE_DATABASE]"
         ),
     ] = None,
@@ -130,6 +131,19 @@ def server(
             help="Concurrent event streams (SSE); more get 503 [env JOBBIE_MAX_EVENT_STREAMS; 100]"
         ),
     ] = None,
+    pool_size: Annotated[
+        int | None,
+        typer.Option(
+            help="PostgreSQL only: connections this server opens [env JOBBIE_POOL_SIZE; 10]"
+        ),
+    ] = None,
+    statement_timeout_ms: Annotated[
+        int | None,
+        typer.Option(
+            help="PostgreSQL only: a statement running longer is cancelled (503)"
+            " [env JOBBIE_STATEMENT_TIMEOUT_MS; 5000]"
+        ),
+    ] = None,
     test_clock: Annotated[
         bool | None,
         typer.Option(
@@ -139,7 +153,8 @@ def server(
         ),
     ] = None,
 ) -> None:
-    """Run the server: HTTP API, scheduler and embedded SQLite in one process."""
+    """Run the server: HTTP API, scheduler and database (embedded SQLite by default) in one
+    process."""
     from jobbie.config import Settings
     from jobbie.server.run import serve
 
@@ -166,6 +181,8 @@ def server(
                 "max_header_bytes": max_header_bytes,
                 "max_headers": max_headers,
                 "max_response_bytes": max_response_bytes,
+                "pool_size": pool_size,
+                "statement_timeout_ms": statement_timeout_ms,
             }
         )
     except ValueError as exc:

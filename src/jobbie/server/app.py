@@ -47,13 +47,22 @@ def create_app(settings: Settings) -> JobbieApp:
             retention=settings.retention,
             clock=rt.clock,
             on_commit=rt.notifier.on_commit,
+            node_id=settings.node_id,
+            address=settings.bind,
+            pool_size=settings.pool_size,
+            statement_timeout_ms=settings.statement_timeout_ms,
         )
         rt.store = store
         rt.events = EventHub(store, rt.notifier, rt.metrics, max_streams=settings.max_event_streams)
-        log.info(
-            "database ready",
-            extra={**store.describe(), "durability": "full" if settings.durable else "fast"},
-        )
+        described = store.describe()
+        if not settings.postgres:
+            described["durability"] = "full" if settings.durable else "fast"
+        log.info("database ready", extra=described)
+        if settings.postgres:
+            log.info(
+                "--data-dir and --durability do not apply to PostgreSQL: the database's own"
+                " settings (synchronous_commit, replication) decide durability"
+            )
         if settings.test_clock:
             log.warning("test clock enabled: POST /_test/clock moves this server's time")
         if (warning := exposure_warning(settings)) is not None:
