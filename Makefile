@@ -62,7 +62,7 @@ $(BIN)/pip-compile:
 
 lock: $(BIN)/pip-compile
 	$(LOCK) $(LOCK_ARGS) --extra dev --extra docs --extra postgres -o requirements/dev.txt pyproject.toml
-	$(LOCK) $(LOCK_ARGS) -o requirements/docker.txt pyproject.toml
+	$(LOCK) $(LOCK_ARGS) --extra postgres -o requirements/docker.txt pyproject.toml
 
 lock-upgrade:
 	$(MAKE) lock LOCK_ARGS=--upgrade
