@@ -66,6 +66,19 @@ def postgres_database(data_dir: Path) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def postgres_problem() -> str | None:
+    """Why the test PostgreSQL server cannot be used (None when it can)."""
+    try:
+        import psycopg
+    except ImportError:
+        return f"{POSTGRES_HOWTO} (and the driver: pip install -e '.[postgres]')"
+    try:
+        with psycopg.connect(POSTGRES_URL, connect_timeout=5):
+            return None
+    except psycopg.Error as exc:
+        return f"{POSTGRES_HOWTO}: {exc}".strip()
+
+
 def _drop_created() -> None:
     import psycopg
 

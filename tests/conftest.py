@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backends import DATABASES, check_test_backend
+from tests.backends import DATABASES, TEST_BACKEND, check_test_backend, postgres_problem
 from tests.serverproc import ServerProcess
 
 _counter = itertools.count()
@@ -24,6 +25,18 @@ def pytest_configure(config: pytest.Config) -> None:
     # One marker per store backend: the contract suite (tests/contract) tags each run with it.
     for name in DATABASES:
         config.addinivalue_line("markers", f"{name}: runs against the {name} store backend")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With JOBBIE_TEST_BACKEND=postgres and no PostgreSQL to use: skip everything, saying
+    how to enable it; in CI (CI set) fail instead, so CI cannot pass without PostgreSQL."""
+    if TEST_BACKEND != "postgres" or (problem := postgres_problem()) is None:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError(problem)
+    skip = pytest.mark.skip(reason=problem)
+    for item in items:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
