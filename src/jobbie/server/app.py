@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobbie.config import Settings
+from jobbie.errors import JobbieError
 from jobbie.logs import AccessLog
 from jobbie.scheduler import Scheduler
 from jobbie.server import testclock
@@ -28,6 +29,7 @@ from jobbie.server.openapi import build_document
 from jobbie.server.routes import ROUTES, starlette_routes
 from jobbie.server.runtime import Runtime
 from jobbie.server.sitecheck import SiteGuard
+from jobbie.store.base import Store
 from jobbie.store.factory import open_store
 from jobbie.ui import console_routes
 
@@ -40,18 +42,12 @@ def create_app(settings: Settings) -> JobbieApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await open_store(
-            database=settings.database,
-            data_dir=settings.data_dir,
-            durable=settings.durable,
-            retention=settings.retention,
-            clock=rt.clock,
-            on_commit=rt.notifier.on_commit,
-            node_id=settings.node_id,
-            address=settings.bind,
-            pool_size=settings.pool_size,
-            statement_timeout_ms=settings.statement_timeout_ms,
-        )
+        try:
+            store = await _open_store(settings, rt)
+        except JobbieError as exc:
+            # One line an operator can act on (no traceback): e.g. PostgreSQL unreachable.
+            log.error("cannot open the database: %s", exc.message)
+            raise StartupFailed(exc.message) from None
         rt.store = store
         rt.events = EventHub(store, rt.notifier, rt.metrics, max_streams=settings.max_event_streams)
         described = store.describe()
@@ -143,3 +139,22 @@ class JobbieApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
+
+
+class StartupFailed(Exception):
+    """The server could not start; the reason is already logged."""
+
+
+async def _open_store(settings: Settings, rt: Runtime) -> Store:
+    return await open_store(
+        database=settings.database,
+        data_dir=settings.data_dir,
+        durable=settings.durable,
+        retention=settings.retention,
+        clock=rt.clock,
+        on_commit=rt.notifier.on_commit,
+        node_id=settings.node_id,
+        address=settings.bind,
+        pool_size=settings.pool_size,
+        statement_timeout_ms=settings.statement_timeout_ms,
+    )

@@ -95,5 +95,9 @@ def serve(settings: Settings) -> None:
         timeout_keep_alive=max(1, round(settings.keep_alive)),
         backlog=min(settings.max_connections, 4096),
     )
-    _Server(config, app.runtime).run()
+    server = _Server(config, app.runtime)
+    server.run()
+    if not server.started:
+        # The lifespan failed (e.g. the database could not be opened); it logged why.
+        raise SystemExit(3)
     log.info("shutdown: complete")

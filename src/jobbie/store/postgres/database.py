@@ -74,7 +74,6 @@ async def open_pool(url: str, settings: PoolSettings) -> psycopg_pool.AsyncConne
         timeout=CONNECT_TIMEOUT_S,
         # A connection broken by a database restart is found and replaced before it is used.
         check=psycopg_pool.AsyncConnectionPool.check_connection,
-        reconnect_timeout=0,  # keep trying for ever: the database may come back
         open=False,
         name="jobbie",
     )
