@@ -23,7 +23,7 @@ log = logging.getLogger("jobbie.store")
 # pg_advisory_lock keys (one 64-bit namespace per database): any constant works as long as
 # every Jobbie server uses the same one. 0x6A6F62 is "job".
 MIGRATE_LOCK = 0x6A6F62_0001
-EVENTS_LOCK = 0x6A6F62_0002
+EVENTS_LOCK = 0x6A6F62_0002  # also spelled out in jobbie_announce (001_initial.sql)
 # A server that cannot get a connection or an answer within this long answers 503.
 CONNECT_TIMEOUT_S = 5
 

@@ -64,10 +64,16 @@ from jobbie.store.postgres import (
     schedules,
     sweep,
 )
-from jobbie.store.postgres.database import PoolSettings, migrate, open_pool, safe_dsn
+from jobbie.store.postgres.database import (
+    PoolSettings,
+    conninfo,
+    migrate,
+    open_pool,
+    safe_dsn,
+)
 from jobbie.store.postgres.leader import Leadership
 from jobbie.store.postgres.listener import Listener
-from jobbie.store.postgres.tx import Database, DbClock, Tx
+from jobbie.store.postgres.tx import Announcer, Database, DbClock, Tx
 from jobbie.store.search import SearchFilter
 
 # Jobs per transaction in bulk actions and queue clears (one short transaction each, so row
@@ -116,7 +122,8 @@ class PostgresStore:
                 await migrate(conn)
             db_clock = DbClock(clock or Clock())
             callback = on_commit or (lambda queues: None)
-            db = Database(pool, db_clock, node_id, callback)
+            announcer = Announcer(conninfo(url, settings), node_id)
+            db = Database(pool, db_clock, node_id, callback, announcer)
             leadership = Leadership(db, node_id=node_id, address=address)
             await leadership.start()
             # A bulk operation this node ran before a restart will not resume: say so.
@@ -403,4 +410,5 @@ class PostgresStore:
         await self._bulk.close()
         await self._listener.close()
         await self._leadership.close()
+        await self._db.announcer.close()
         await self._db.pool.close()

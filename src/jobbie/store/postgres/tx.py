@@ -2,14 +2,24 @@
 
 Each operation is an `async def op(tx) -> T` run inside one transaction on a pooled
 connection. Before COMMIT the runner writes what the operation collected on `tx`: queue totals
-(one upsert per queue), lifecycle events (under the events lock, so ids follow commit order)
-and one NOTIFY telling the other servers which queues got work. After COMMIT it wakes this
-server's long-polls. A serialization failure or deadlock runs the whole operation again.
+(one upsert per queue) and lifecycle events. A serialization failure or deadlock runs the whole
+operation again.
+
+After COMMIT, the server's `Announcer` gives the new events their stream positions and sends
+one NOTIFY telling the other servers which queues got work; then the runner wakes this
+server's long-polls. Both steps take a database-wide lock (the events lock; NOTIFY's own queue
+lock) held until their transaction ends, so they stay out of the main transaction, whose
+commit waits for its WAL flush: holding them there would let only one writing transaction
+commit per fsync across every server. The announcement commits without waiting for the flush
+(it writes nothing a client was promised): should the database crash right after, events get
+positions again later and a stream may see them twice, never lose them; a lost NOTIFY only
+delays a job until the listener's fallback poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +33,7 @@ from jobbie.clock import Clock
 from jobbie.errors import Unavailable
 from jobbie.notifier import Wakes
 from jobbie.store.base import CommitCallback
-from jobbie.store.postgres.database import EVENTS_LOCK, RETRYABLE, translating
+from jobbie.store.postgres.database import RETRYABLE, translating
 
 log = logging.getLogger("jobbie.store")
 
@@ -100,8 +110,10 @@ class Database:
         clock: DbClock,
         node_id: str,
         on_commit: CommitCallback,
+        announcer: Announcer,
     ) -> None:
         self.pool = pool
+        self.announcer = announcer
         self.clock = clock
         self.node_id = node_id
         self._on_commit = on_commit
@@ -117,7 +129,7 @@ class Database:
                 ):
                     tx = Tx(conn, self.clock.now_ms())
                     result = await op(tx)
-                    await _flush(tx, self.node_id)
+                    await _flush(tx)
             except RETRYABLE as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise Unavailable(f"{what}: too much contention, try again") from exc
@@ -125,7 +137,7 @@ class Database:
                 await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
             if tx.wake or tx.events:
-                self._on_commit(tx.wake)
+                await self.announce(tx.wake, sequence=bool(tx.events))
             return result
         raise AssertionError("unreachable")
 
@@ -135,9 +147,82 @@ class Database:
         async with translating(what), self.pool.connection() as conn:
             return await op(Tx(conn, self.clock.now_ms()))
 
+    async def announce(self, wake: Wakes, *, sequence: bool = True) -> None:
+        """After a commit: position new events, tell the other servers, then wake this
+        server's long-polls (see `Announcer`)."""
+        await self.announcer.announce(wake, sequence=sequence)
+        self._on_commit(wake)
 
-async def _flush(tx: Tx, node_id: str) -> None:
-    """Write the transaction's totals and events, and announce its wake-ups (before COMMIT)."""
+
+class Announcer:
+    """Announces this server's commits on a connection of its own, one round at a time.
+
+    Commits that end while a round runs are merged into the next one (one NOTIFY and one
+    sequencing run for all of them), and every caller returns once a round that began after
+    its commit has ended. The round is one autocommit statement (`jobbie_announce`), so the
+    database-wide locks it takes are held for microseconds, and its commit does not wait for
+    the WAL flush (synchronous_commit off: it writes nothing a client was promised).
+    """
+
+    def __init__(self, conninfo: str, node_id: str) -> None:
+        self._conninfo = conninfo
+        self._node_id = node_id
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._wake = Wakes()
+        self._sequence = False
+        self._waiters: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def announce(self, wake: Wakes, *, sequence: bool = True) -> None:
+        """Return once a round including `wake` (and, with `sequence`, the events committed
+        so far) has run. Never raises: the data is committed whatever happens here."""
+        self._wake.update(wake)
+        self._sequence |= sequence
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append(done)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="jobbie-announcer")
+        await asyncio.shield(done)
+
+    async def _run(self) -> None:
+        while self._waiters:
+            waiters, self._waiters = self._waiters, []
+            wake, self._wake = self._wake, Wakes()
+            sequence, self._sequence = self._sequence, False
+            try:
+                await self._round(wake, sequence)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("announcing commits failed (the fallback poll will): %s", exc)
+                await self._disconnect()
+            finally:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+    async def _round(self, wake: Wakes, sequence: bool) -> None:
+        payload = msgspec.json.encode({"node": self._node_id, "wake": dict(wake)}).decode()
+        if len(payload) > _MAX_PAYLOAD:
+            payload = msgspec.json.encode({"node": self._node_id, "all": True}).decode()
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            await self._conn.execute("SET synchronous_commit = off")
+        await self._conn.execute("SELECT jobbie_announce(%s, %s)", (payload, sequence))
+
+    async def _disconnect(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
+        await self._disconnect()
+
+
+async def _flush(tx: Tx) -> None:
+    """Write the transaction's totals and events (before COMMIT)."""
     if tx.totals:
         await tx.many(
             "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
@@ -149,16 +234,9 @@ async def _flush(tx: Tx, node_id: str) -> None:
             [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
         )
     if tx.events:
-        # Held until COMMIT ends: ids are taken in commit order (see 001_initial.sql).
-        await tx.execute("SELECT pg_advisory_xact_lock(%s)", (EVENTS_LOCK,))
         columns = list(zip(*tx.events, strict=True))
         await tx.execute(
             "INSERT INTO events (type, job_id, queue, data, at)"
             " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])",
             [list(column) for column in columns],
         )
-    if tx.wake or tx.events:
-        payload = msgspec.json.encode({"node": node_id, "wake": dict(tx.wake)}).decode()
-        if len(payload) > _MAX_PAYLOAD:
-            payload = msgspec.json.encode({"node": node_id, "all": True}).decode()
-        await tx.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))

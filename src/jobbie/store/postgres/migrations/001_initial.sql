@@ -200,21 +200,26 @@ CREATE TABLE workers (
     started_at bigint NOT NULL
 );
 
--- Lifecycle events. Ids are handed out in commit order (a transaction takes the events lock
--- just before inserting its events, as its last statement, and holds it through COMMIT), so a
--- stream that resumes after id N never skips an event that committed later with a lower id.
+-- Lifecycle events. `id` follows insert order, which in PostgreSQL is not commit order: a
+-- stream that resumed after the highest id it saw could skip a row that commits later with a
+-- lower id. So streams read by `pos`, handed out after commit by one sequencer at a time
+-- (tx.sequence_events, under an advisory lock): a row gets its pos only once committed, and
+-- later runs only hand out higher ones, so a stream resuming after pos P misses nothing.
 CREATE TABLE events (
     id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pos    bigint UNIQUE,
     type   text   NOT NULL,
     job_id text,
     queue  text,
     data   text,
     at     bigint NOT NULL
 );
+CREATE SEQUENCE events_pos;
+CREATE INDEX events_unsequenced ON events (id) WHERE pos IS NULL;
 CREATE INDEX events_at ON events (at);
 CREATE INDEX events_job ON events (job_id);
-CREATE INDEX events_queue ON events (queue, id);
-CREATE INDEX events_type ON events (type, id);
+CREATE INDEX events_queue ON events (queue, pos);
+CREATE INDEX events_type ON events (type, pos);
 
 CREATE TABLE bulk_operations (
     id              text    PRIMARY KEY,
@@ -264,3 +269,20 @@ CREATE TABLE leader (
     node_id    text   NOT NULL,
     expires_at bigint NOT NULL
 );
+
+-- After a commit, a server's announcer (tx.Announcer) calls this in a transaction of its own
+-- (synchronous_commit off): give committed events their stream positions under the events
+-- lock (457135226882, database.EVENTS_LOCK), then notify the other servers. One statement, so
+-- the database-wide locks (ours, and NOTIFY's) are held for the least time.
+CREATE FUNCTION jobbie_announce(payload text, sequence boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF sequence THEN
+        PERFORM pg_advisory_xact_lock(457135226882);
+        UPDATE events SET pos = p.pos
+            FROM (SELECT id, nextval('events_pos') AS pos
+                  FROM (SELECT id FROM events WHERE pos IS NULL ORDER BY id) AS waiting) AS p
+            WHERE events.id = p.id;
+    END IF;
+    PERFORM pg_notify('jobbie', payload);
+END $$;
