@@ -11,15 +11,15 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from jobbie.client._failover import Unanswered
 from jobbie.client._transport import (
     _REPEATS,
     Answer,
     Verify,
-    _unreachable,
     env_proxy,
+    httpx_unanswered,
     ssl_context,
 )
-from jobbie.client.errors import ServerUnreachable
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +29,8 @@ _BIG_BODY = 1024 * 1024
 
 
 class AiohttpTransport:
-    """Keep-alive connections to one server through one aiohttp session."""
+    """Keep-alive connections to one server through one aiohttp session; failures are reported
+    as `Unanswered` (see `_failover`)."""
 
     def __init__(
         self, base_url: str, headers: Mapping[str, str], verify: Verify, limit: int = 100
@@ -50,8 +51,9 @@ class AiohttpTransport:
         self._aiohttp = aiohttp
         ssl: Any = ssl_context(self._verify) if self.base_url.startswith("https:") else None
         self._dropped = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-        # A refused connection is a ClientOSError too; sending again at once is pointless.
-        self._refused = aiohttp.ClientConnectorError
+        # Failing to connect (refused, DNS, TLS, proxy, a connect timeout) sent nothing; a
+        # refused connection is a ClientOSError too, but sending again at once is pointless.
+        self._unsent = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=ssl),
@@ -106,14 +108,13 @@ class AiohttpTransport:
                 ) as resp:
                     content = await resp.read()
                     return Answer(resp.status, content, resp.headers, resp.reason or "")
-            except self._dropped as exc:
+            except self._errors as exc:
                 if isinstance(data, io.BytesIO):
                     data.seek(0)
-                if retry and sent < _REPEATS and not isinstance(exc, self._refused):
+                unsent = isinstance(exc, self._unsent)
+                if retry and sent < _REPEATS and isinstance(exc, self._dropped) and not unsent:
                     continue
-                raise _unreachable(self.base_url, exc) from exc
-            except self._errors as exc:
-                raise _unreachable(self.base_url, exc) from exc
+                raise Unanswered(self.base_url, exc, sent=not unsent) from exc
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
@@ -156,7 +157,7 @@ class AsyncHttpxTransport:
                 timeout=httpx.Timeout(timeout, read=read_timeout),
             )
         except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{self.base_url}: {type(exc).__name__}: {exc}") from exc
+            raise httpx_unanswered(httpx, self.base_url, exc) from exc
         return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)
 
     async def close(self) -> None:
