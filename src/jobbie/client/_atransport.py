@@ -54,6 +54,10 @@ class AiohttpTransport:
         # Failing to connect (refused, DNS, TLS, proxy, a connect timeout) sent nothing; a
         # refused connection is a ClientOSError too, but sending again at once is pointless.
         self._unsent = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+        # aiohttp's writer refuses to write on a pooled connection it has just seen closed
+        # (a server gone, or its keep-alive timeout): the request never left whole, so it is
+        # sent again on a new connection whatever it is.
+        self._closing = aiohttp.ClientConnectionResetError
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=ssl),
@@ -111,8 +115,10 @@ class AiohttpTransport:
             except self._errors as exc:
                 if isinstance(data, io.BytesIO):
                     data.seek(0)
-                unsent = isinstance(exc, self._unsent)
-                if retry and sent < _REPEATS and isinstance(exc, self._dropped) and not unsent:
+                stale = isinstance(exc.__cause__, self._closing)
+                unsent = stale or isinstance(exc, self._unsent)
+                dropped = retry and isinstance(exc, self._dropped) and not unsent
+                if sent < _REPEATS and (stale or dropped):
                     continue
                 raise Unanswered(self.base_url, exc, sent=not unsent) from exc
         raise AssertionError("unreachable")

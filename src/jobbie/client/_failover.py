@@ -46,7 +46,7 @@ class Unanswered(Exception):
 
 def parse_urls(url: str | Sequence[str]) -> tuple[str, ...]:
     """The server URLs of `url`: one URL, a comma-separated list of them (as `JOBBIE_URL` holds),
-    or a sequence of URLs. Trailing slashes go; a URL given twice counts once.
+    or a sequence of URLs. Blanks and trailing slashes go; a URL given twice counts once.
 
     Raises `ValueError` naming the culprit when one is not an http(s) URL with a host, or when
     none is given.
@@ -57,6 +57,8 @@ def parse_urls(url: str | Sequence[str]) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise ValueError(f"a server URL must be a string, not {type(item).__name__}")
         text = item.strip().rstrip("/")
+        if not text:
+            continue  # `a,,b` or a trailing comma in a variable
         try:
             parts = urlsplit(text)
             parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
