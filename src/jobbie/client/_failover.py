@@ -96,8 +96,9 @@ class Servers(Generic[T]):
         moved on."""
         if self.current == index and len(self.urls) > 1:
             self.current = (index + 1) % len(self.urls)
-            log.warning(
-                "server %s did not answer: using %s", self.urls[index], self.urls[self.current]
+            # INFO: the call's outcome (an answer, or ServerUnreachable) is what matters.
+            log.info(
+                "%s did not answer: moving on to %s", self.urls[index], self.urls[self.current]
             )
 
 
