@@ -17,12 +17,15 @@ from jobbie.client._transport import (
     Answer,
     Verify,
     env_proxy,
+    httpx_arguments,
     httpx_unanswered,
     ssl_context,
 )
 
 if TYPE_CHECKING:
     import httpx
+
+    from jobbie.client._calls import Call
 
 
 _BIG_BODY = 1024 * 1024
@@ -80,31 +83,22 @@ class AiohttpTransport:
                 self._timeouts[key] = found
         return found
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    async def request(self, call: Call[Any], timeout: float) -> Answer:
         session = self._session or self._open()
-        url = self.base_url + path
+        body, retry = call.body, call.repeatable
+        url = self.base_url + call.path
         headers = self._json_headers if body is not None else self._headers
-        limits = self._timeout(timeout, read_timeout)
+        limits = self._timeout(timeout, call.read_timeout or timeout)
         data: bytes | io.BytesIO | None = body
         if body is not None and len(body) > _BIG_BODY:
             data = io.BytesIO(body)  # aiohttp warns about (and blocks on) big raw bodies
         for sent in range(1, _REPEATS + 1):
             try:
                 async with session.request(
-                    method,
+                    call.method,
                     url,
                     data=data,
-                    params=params,
+                    params=call.params,
                     headers=headers,
                     timeout=limits,
                     allow_redirects=False,
@@ -141,27 +135,10 @@ class AsyncHttpxTransport:
         self.base_url = base_url
         self._client = httpx.AsyncClient(base_url=base_url, headers=headers, transport=transport)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    async def request(self, call: Call[Any], timeout: float) -> Answer:
         httpx = self._httpx
         try:
-            resp = await self._client.request(
-                method,
-                path,
-                content=body,
-                params=params,
-                headers={"content-type": "application/json"} if body is not None else None,
-                timeout=httpx.Timeout(timeout, read=read_timeout),
-            )
+            resp = await self._client.request(**httpx_arguments(httpx, call, timeout))
         except httpx.TransportError as exc:
             raise httpx_unanswered(httpx, self.base_url, exc) from exc
         return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)

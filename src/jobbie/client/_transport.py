@@ -33,6 +33,8 @@ from jobbie.client._failover import Unanswered
 if TYPE_CHECKING:
     import httpx
 
+    from jobbie.client._calls import Call
+
 Verify = bool | str | ssl.SSLContext
 """`True`: the CA bundle from SSL_CERT_FILE / SSL_CERT_DIR, else certifi's, else the system's;
 a path: that CA bundle; an `ssl.SSLContext`: used as is; `False`: no certificate checks."""
@@ -179,18 +181,10 @@ class HttpClientTransport:
                 return conn, True
             conn.close()
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
-        url = self._prefix + full_path(path, params)
+    def request(self, call: Call[Any], timeout: float) -> Answer:
+        method, body, retry = call.method, call.body, call.repeatable
+        read_timeout = call.read_timeout or timeout
+        url = self._prefix + full_path(call.path, call.params)
         headers = self._json_headers if body is not None else self._headers
         for sent in range(1, _REPEATS + 1):
             try:
@@ -235,27 +229,10 @@ class HttpxTransport:
         self.base_url = base_url
         self._client = httpx.Client(base_url=base_url, headers=headers, transport=transport)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    def request(self, call: Call[Any], timeout: float) -> Answer:
         httpx = self._httpx
         try:
-            resp = self._client.request(
-                method,
-                path,
-                content=body,
-                params=params,
-                headers={"content-type": "application/json"} if body is not None else None,
-                timeout=httpx.Timeout(timeout, read=read_timeout),
-            )
+            resp = self._client.request(**httpx_arguments(httpx, call, timeout))
         except httpx.TransportError as exc:
             raise httpx_unanswered(httpx, self.base_url, exc) from exc
         return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)
@@ -272,6 +249,18 @@ def _readable(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def httpx_arguments(httpx: Any, call: Call[Any], timeout: float) -> dict[str, Any]:
+    """The arguments of `httpx.Client.request` (and of its async twin) for `call`."""
+    return {
+        "method": call.method,
+        "url": call.path,
+        "content": call.body,
+        "params": call.params,
+        "headers": {"content-type": "application/json"} if call.body is not None else None,
+        "timeout": httpx.Timeout(timeout, read=call.read_timeout or timeout),
+    }
 
 
 def httpx_unanswered(httpx: Any, url: str, exc: Exception) -> Unanswered:

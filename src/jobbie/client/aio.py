@@ -12,7 +12,6 @@ from jobbie.client._calls import Call, Calls
 from jobbie.client._failover import Servers, Unanswered, parse_urls
 from jobbie.client._transport import Verify
 from jobbie.client.client import DEFAULT_URL, client_headers
-from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -105,24 +104,14 @@ class AsyncClient:
         await self.aclose()
 
     async def _send(self, call: Call[T]) -> T:
-        attempt = self._servers.attempt(call.retry or call.method == "GET")
+        attempt = self._servers.attempt(call.repeatable)
         for server in attempt:
             try:
-                resp = await server.request(
-                    call.method,
-                    call.path,
-                    call.body,
-                    params=call.params,
-                    timeout=self.timeout,
-                    read_timeout=call.read_timeout or self.timeout,
-                    retry=attempt.retry,
-                )
+                resp = await server.request(call, self.timeout)
             except Unanswered as exc:
                 attempt.failed(exc)
-                continue
-            if resp.status_code >= 400:
-                raise error_from_response(resp)
-            return call.parse(resp)
+            else:
+                return call.answer(resp)
         raise attempt.unreachable()
 
     # --- producing ------------------------------------------------------------------------
