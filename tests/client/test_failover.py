@@ -8,6 +8,7 @@ would: each test checks which server a call landed on by asking each server dire
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -161,6 +162,28 @@ def test_an_enqueue_that_may_have_arrived_is_not_sent_to_another_server(
     ]
     with Client(server.url) as client, pytest.raises(NotFound):
         client.queue(queue)
+
+
+def test_a_server_that_stops_answering_is_left_after_the_timeout(
+    server: ServerProcess, queue: str
+) -> None:
+    # The kernel accepts connections on a listening socket nobody reads: requests go unanswered.
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        with Client([url, server.url], timeout=1) as client:
+            with pytest.raises(ServerUnreachable) as caught:
+                client.enqueue(queue)  # it may have been stored: not sent elsewhere
+            assert caught.value.message.startswith(f"{url}: TimeoutError")
+            assert client.url == server.url
+            assert client.enqueue(queue).job_id  # the caller's own retry lands on the next
+        with Client([url, server.url], timeout=1) as client:
+            assert client.health().status == "ok"  # harmless: moved on within the call
+
+        async def main() -> str:
+            async with AsyncClient([url, server.url], timeout=1) as client:
+                return (await client.health()).status
+
+        assert asyncio.run(main()) == "ok"
 
 
 def test_harmless_calls_move_on_to_the_next_server(
