@@ -51,6 +51,7 @@ USAGE_ERRORS = [
     (["bulk", "move", "--filter", "{}"], "--to"),
     (["search", "--created-after", "yesterday"], "RFC 3339"),
     (["queues", "--server", "localhost:8080"], "http://"),
+    (["queues", "--server", "http://127.0.0.1:9,localhost:8080"], "'localhost:8080'"),
     (["no-such-command"], "No such command"),
 ]
 
@@ -91,6 +92,23 @@ def test_server_url_from_the_environment() -> None:
     result = run_jobbie("status", env={"JOBBIE_URL": url})
     assert result.code == 3
     assert url in result.stderr
+
+
+def test_no_server_of_several_answering_exits_3_naming_each() -> None:
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    by_env, by_flag = run_many(
+        [
+            partial(run_jobbie, "enqueue", "q", env={"JOBBIE_URL": ",".join(urls)}),
+            partial(run_jobbie, "queues", "--server", f"{urls[0]}, {urls[1]}/"),
+        ]
+    )
+    for result in (by_env, by_flag):
+        assert result.code == 3
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("error: no Jobbie server answered: ")
+        assert f"{urls[0]}: ConnectionRefusedError" in lines[0]
+        assert f"{urls[1]}: ConnectionRefusedError" in lines[0]
 
 
 def test_help_imports_neither_the_client_nor_the_server() -> None:

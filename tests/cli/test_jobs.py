@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jobbie import Client
 from tests.cli.conftest import Jobbie, make_dead, run_jobbie, run_many
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, free_port
 
 
 def test_enqueue_with_every_flag_then_inspect(jobbie: Jobbie, queue: str) -> None:
@@ -121,3 +121,14 @@ def test_api_key_from_flag_or_environment(make_server: Callable[..., ServerProce
     assert refused.stderr.startswith("error: UNAUTHORIZED")
     assert by_flag.code == 0, by_flag.stderr
     assert (by_env.code, by_env.json()) == (0, {"queues": []})
+
+
+def test_several_servers_in_the_environment(server: ServerProcess, queue: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # refused: the next server is tried
+    env = {"JOBBIE_URL": f"{dead},{server.url}"}
+    enqueued = run_jobbie("enqueue", queue, '{"n": 1}', "-o", "json", env=env)
+    assert enqueued.code == 0, enqueued.stderr
+    with Client(server.url) as client:
+        assert client.get_job(enqueued.json()["job_id"]).payload == {"n": 1}
+    status = run_jobbie("status", "-o", "json", env=env).json()
+    assert status["server"]["url"] == server.url  # the server that answered

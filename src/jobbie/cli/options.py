@@ -52,7 +52,10 @@ ServerOpt = Annotated[
     typer.Option(
         "--server",
         envvar="JOBBIE_URL",
-        help="Base URL of the Jobbie server.",
+        help=(
+            "Base URL of the Jobbie server, or several servers' URLs separated by commas: the "
+            "next one is tried when one does not answer."
+        ),
         rich_help_panel="Connection",
     ),
 ]

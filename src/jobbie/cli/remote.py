@@ -56,10 +56,12 @@ class Remote:
     output: Output
 
     def __post_init__(self) -> None:
-        if not self.server.startswith(("http://", "https://")):
-            raise typer.BadParameter(
-                f"{self.server!r} is not an http:// or https:// URL", param_hint="--server"
-            )
+        from jobbie.client._failover import parse_urls
+
+        try:
+            parse_urls(self.server)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--server") from None
 
     @property
     def wants_json(self) -> bool:
@@ -70,18 +72,22 @@ class Remote:
     def connect(self) -> Iterator[Client]:
         """A `jobbie.Client` for the server; its errors become one line and an exit code."""
         from jobbie.client import Client, ServerUnreachable
+        from jobbie.client._failover import parse_urls
         from jobbie.errors import JobbieError
         from jobbie.keys import secret_of
 
         # JOBBIE_API_KEY may hold the server's comma-separated list (entries possibly named
         # `name=secret`); a client sends one key's secret.
         key = secret_of(self.api_key.split(",")[0]) if self.api_key else None
+        urls = parse_urls(self.server)
         try:
-            with Client(self.server, api_key=key or None) as client:
+            with Client(urls, api_key=key or None) as client:
                 yield client
         except ServerUnreachable as exc:
-            detail = exc.message.removeprefix(f"{self.server.rstrip('/')}: ")
-            fail(f"cannot reach the Jobbie server at {self.server} ({detail})", EXIT_UNREACHABLE)
+            if len(urls) > 1:  # the message names each server tried and its failure
+                fail(f"no Jobbie server answered: {exc.message}", EXIT_UNREACHABLE)
+            detail = exc.message.removeprefix(f"{urls[0]}: ")
+            fail(f"cannot reach the Jobbie server at {urls[0]} ({detail})", EXIT_UNREACHABLE)
         except JobbieError as exc:
             fail(f"{exc.code}: {exc.message}", EXIT_REFUSED)
 

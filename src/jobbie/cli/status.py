@@ -34,10 +34,11 @@ def status(
         cluster = client.cluster_status()
         queues = client.queues()
         workers = client.workers()
+        answered = client.url  # with several --server URLs, the one that answered
     totals = count_states(queues)
     document: dict[str, Any] = {
         "server": {
-            "url": server,
+            "url": answered,
             "status": health.status,
             "mode": cluster.mode,
             "backend": cluster.backend,
@@ -54,7 +55,7 @@ def status(
         nodes = "single node" if cluster.mode == "single" else f"{len(cluster.nodes)} nodes"
         paused = sum(1 for q in queues if q.paused or q.draining)
         running = sum(w.active_jobs for w in workers)
-        console.print(f"server   {server} {health.status} ({cluster.backend}, {nodes})")
+        console.print(f"server   {answered} {health.status} ({cluster.backend}, {nodes})")
         console.print("jobs     " + ", ".join(f"{n:,} {s}" for s, n in totals.items() if n))
         console.print(f"queues   {len(queues)} ({paused} paused or draining)")
         console.print(f"workers  {len(workers)} ({running:,} jobs running)")

@@ -11,25 +11,29 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from jobbie.client._failover import Unanswered
 from jobbie.client._transport import (
     _REPEATS,
     Answer,
     Verify,
-    _unreachable,
     env_proxy,
+    httpx_arguments,
+    httpx_unanswered,
     ssl_context,
 )
-from jobbie.client.errors import ServerUnreachable
 
 if TYPE_CHECKING:
     import httpx
+
+    from jobbie.client._calls import Call
 
 
 _BIG_BODY = 1024 * 1024
 
 
 class AiohttpTransport:
-    """Keep-alive connections to one server through one aiohttp session."""
+    """Keep-alive connections to one server through one aiohttp session; failures are reported
+    as `Unanswered` (see `_failover`)."""
 
     def __init__(
         self, base_url: str, headers: Mapping[str, str], verify: Verify, limit: int = 100
@@ -50,8 +54,13 @@ class AiohttpTransport:
         self._aiohttp = aiohttp
         ssl: Any = ssl_context(self._verify) if self.base_url.startswith("https:") else None
         self._dropped = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
-        # A refused connection is a ClientOSError too; sending again at once is pointless.
-        self._refused = aiohttp.ClientConnectorError
+        # Failing to connect (refused, DNS, TLS, proxy, a connect timeout) sent nothing; a
+        # refused connection is a ClientOSError too, but sending again at once is pointless.
+        self._unsent = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+        # aiohttp's writer refuses to write on a pooled connection it has just seen closed
+        # (a server gone, or its keep-alive timeout): the request never left whole, so it is
+        # sent again on a new connection whatever it is.
+        self._closing = aiohttp.ClientConnectionResetError
         self._errors = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=self._limit, ssl=ssl),
@@ -74,31 +83,22 @@ class AiohttpTransport:
                 self._timeouts[key] = found
         return found
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    async def request(self, call: Call[Any], timeout: float) -> Answer:
         session = self._session or self._open()
-        url = self.base_url + path
+        body, retry = call.body, call.repeatable
+        url = self.base_url + call.path
         headers = self._json_headers if body is not None else self._headers
-        limits = self._timeout(timeout, read_timeout)
+        limits = self._timeout(timeout, call.read_timeout or timeout)
         data: bytes | io.BytesIO | None = body
         if body is not None and len(body) > _BIG_BODY:
             data = io.BytesIO(body)  # aiohttp warns about (and blocks on) big raw bodies
         for sent in range(1, _REPEATS + 1):
             try:
                 async with session.request(
-                    method,
+                    call.method,
                     url,
                     data=data,
-                    params=params,
+                    params=call.params,
                     headers=headers,
                     timeout=limits,
                     allow_redirects=False,
@@ -106,14 +106,15 @@ class AiohttpTransport:
                 ) as resp:
                     content = await resp.read()
                     return Answer(resp.status, content, resp.headers, resp.reason or "")
-            except self._dropped as exc:
+            except self._errors as exc:
                 if isinstance(data, io.BytesIO):
                     data.seek(0)
-                if retry and sent < _REPEATS and not isinstance(exc, self._refused):
+                stale = isinstance(exc.__cause__, self._closing)
+                unsent = stale or isinstance(exc, self._unsent)
+                dropped = retry and isinstance(exc, self._dropped) and not unsent
+                if sent < _REPEATS and (stale or dropped):
                     continue
-                raise _unreachable(self.base_url, exc) from exc
-            except self._errors as exc:
-                raise _unreachable(self.base_url, exc) from exc
+                raise Unanswered(self.base_url, exc, sent=not unsent) from exc
         raise AssertionError("unreachable")
 
     async def close(self) -> None:
@@ -134,29 +135,12 @@ class AsyncHttpxTransport:
         self.base_url = base_url
         self._client = httpx.AsyncClient(base_url=base_url, headers=headers, transport=transport)
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    async def request(self, call: Call[Any], timeout: float) -> Answer:
         httpx = self._httpx
         try:
-            resp = await self._client.request(
-                method,
-                path,
-                content=body,
-                params=params,
-                headers={"content-type": "application/json"} if body is not None else None,
-                timeout=httpx.Timeout(timeout, read=read_timeout),
-            )
+            resp = await self._client.request(**httpx_arguments(httpx, call, timeout))
         except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{self.base_url}: {type(exc).__name__}: {exc}") from exc
+            raise httpx_unanswered(httpx, self.base_url, exc) from exc
         return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)
 
     async def close(self) -> None:

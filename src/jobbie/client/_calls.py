@@ -21,6 +21,7 @@ from msgspec import UNSET, Raw
 
 from jobbie import models as m
 from jobbie.client._transport import Response
+from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -62,9 +63,20 @@ class Call(Generic[T]):
     body: bytes | None = None
     params: Mapping[str, str] | None = None
     read_timeout: float | None = None
-    # Sending it twice is harmless (GETs; fenced acks, fails, heartbeats, releases), so it may
-    # be repeated when the connection drops under it. Never true for an enqueue or a fetch.
+    # Sending it twice is harmless (fenced acks, fails, heartbeats, releases), so it may be
+    # repeated when the connection drops under it. Never true for an enqueue or a fetch.
     retry: bool = False
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether sending it twice is harmless: a GET, or a call marked `retry`."""
+        return self.retry or self.method == "GET"
+
+    def answer(self, resp: Response) -> T:
+        """The call's result from a server's answer, or the error that answer carries."""
+        if resp.status_code >= 400:
+            raise error_from_response(resp)
+        return self.parse(resp)
 
 
 def encode(value: Any) -> bytes:

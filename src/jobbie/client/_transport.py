@@ -7,6 +7,10 @@ says so: GETs, fenced acks, fails, heartbeats, releases) and the connection drop
 Anything else that may have reached the server (an enqueue, a fetch) is never sent twice: the
 caller gets `ServerUnreachable` and decides. Stale keep-alive connections are noticed by the
 pool before a request is written on them, so they need no retry at all.
+
+A transport talks to one server. It reports a failure as `Unanswered`, saying whether the
+request may have reached the server, so that `_failover` can tell when trying the client's next
+server is safe.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ import urllib.request
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlencode, urlsplit
 
-from jobbie.client.errors import ServerUnreachable
+from jobbie.client._failover import Unanswered
 
 if TYPE_CHECKING:
     import httpx
+
+    from jobbie.client._calls import Call
 
 Verify = bool | str | ssl.SSLContext
 """`True`: the CA bundle from SSL_CERT_FILE / SSL_CERT_DIR, else certifi's, else the system's;
@@ -122,12 +128,10 @@ class HttpClientTransport:
     def __init__(
         self, base_url: str, headers: Mapping[str, str], verify: Verify, pool_size: int = 10
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        parts = urlsplit(base_url)  # checked by `parse_urls`
         self.base_url = base_url
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._https else 80)
         self._tls = ssl_context(verify) if self._https else None
         self._prefix = parts.path.rstrip("/")
@@ -177,24 +181,16 @@ class HttpClientTransport:
                 return conn, True
             conn.close()
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
-        url = self._prefix + full_path(path, params)
+    def request(self, call: Call[Any], timeout: float) -> Answer:
+        method, body, retry = call.method, call.body, call.repeatable
+        read_timeout = call.read_timeout or timeout
+        url = self._prefix + full_path(call.path, call.params)
         headers = self._json_headers if body is not None else self._headers
         for sent in range(1, _REPEATS + 1):
             try:
                 conn, _ = self._checkout(timeout)
             except OSError as exc:  # refused, unresolvable, TLS: nothing was sent
-                raise _unreachable(self.base_url, exc) from exc
+                raise Unanswered(self.base_url, exc, sent=False) from exc
             try:
                 conn.sock.settimeout(read_timeout)
                 conn.request(method, url, body, headers)
@@ -204,10 +200,10 @@ class HttpClientTransport:
                 conn.close()  # dropped under the request: it may have been acted on
                 if retry and sent < _REPEATS:
                     continue
-                raise _unreachable(self.base_url, exc) from exc
+                raise Unanswered(self.base_url, exc, sent=True) from exc
             except OSError as exc:  # a timeout, or worse
                 conn.close()
-                raise _unreachable(self.base_url, exc) from exc
+                raise Unanswered(self.base_url, exc, sent=True) from exc
             if resp.will_close or len(self._idle) >= self._pool_size:
                 conn.close()
             else:
@@ -233,29 +229,12 @@ class HttpxTransport:
         self.base_url = base_url
         self._client = httpx.Client(base_url=base_url, headers=headers, transport=transport)
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None,
-        *,
-        params: Mapping[str, str] | None,
-        timeout: float,
-        read_timeout: float,
-        retry: bool,
-    ) -> Answer:
+    def request(self, call: Call[Any], timeout: float) -> Answer:
         httpx = self._httpx
         try:
-            resp = self._client.request(
-                method,
-                path,
-                content=body,
-                params=params,
-                headers={"content-type": "application/json"} if body is not None else None,
-                timeout=httpx.Timeout(timeout, read=read_timeout),
-            )
+            resp = self._client.request(**httpx_arguments(httpx, call, timeout))
         except httpx.TransportError as exc:
-            raise _unreachable(self.base_url, exc) from exc
+            raise httpx_unanswered(httpx, self.base_url, exc) from exc
         return Answer(resp.status_code, resp.content, resp.headers, resp.reason_phrase)
 
     def close(self) -> None:
@@ -272,5 +251,20 @@ def _readable(sock: socket.socket) -> bool:
     return bool(poller.poll(0))
 
 
-def _unreachable(url: str, exc: BaseException) -> ServerUnreachable:
-    return ServerUnreachable(f"{url}: {type(exc).__name__}: {exc}")
+def httpx_arguments(httpx: Any, call: Call[Any], timeout: float) -> dict[str, Any]:
+    """The arguments of `httpx.Client.request` (and of its async twin) for `call`."""
+    return {
+        "method": call.method,
+        "url": call.path,
+        "content": call.body,
+        "params": call.params,
+        "headers": {"content-type": "application/json"} if call.body is not None else None,
+        "timeout": httpx.Timeout(timeout, read=call.read_timeout or timeout),
+    }
+
+
+def httpx_unanswered(httpx: Any, url: str, exc: Exception) -> Unanswered:
+    """An httpx failure as `Unanswered`: nothing was sent when it failed to connect or to get a
+    connection from its pool."""
+    unsent = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    return Unanswered(url, exc, sent=not isinstance(exc, unsent))

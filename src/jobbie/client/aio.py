@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 from jobbie import models as m
 from jobbie.client._atransport import AiohttpTransport, AsyncHttpxTransport
 from jobbie.client._calls import Call, Calls
+from jobbie.client._failover import Servers, Unanswered, parse_urls
 from jobbie.client._transport import Verify
 from jobbie.client.client import DEFAULT_URL, client_headers
-from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -47,13 +47,13 @@ class AsyncClient:
     fetched through the client are remembered, so `ack`, `fail`, `heartbeat` and `release`
     send their `worker_id` and `attempt` for fencing without being told.
 
-    Proxies, `verify`, `transport` and retries work as for `Client`; `max_connections`
-    bounds the connections open to the server at once.
+    Proxies, `verify`, `transport`, retries and several server URLs work as for `Client`;
+    `max_connections` bounds the connections open to each server at once.
     """
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | Sequence[str] = DEFAULT_URL,
         *,
         api_key: str | None = None,
         timeout: float = 30.0,
@@ -63,15 +63,24 @@ class AsyncClient:
         verify: Verify = True,
         max_connections: int = 100,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.urls = parse_urls(url)
         self.timeout = timeout
         self._calls = Calls(worker_id, hostname)
         headers = client_headers(api_key)
-        self._http: AiohttpTransport | AsyncHttpxTransport = (
-            AiohttpTransport(self.url, headers, verify, max_connections)
-            if transport is None
-            else AsyncHttpxTransport(self.url, headers, transport)
+        self._servers = Servers[AiohttpTransport | AsyncHttpxTransport](
+            self.urls,
+            [
+                AiohttpTransport(u, headers, verify, max_connections)
+                if transport is None
+                else AsyncHttpxTransport(u, headers, transport)
+                for u in self.urls
+            ],
         )
+
+    @property
+    def url(self) -> str:
+        """The URL of the server in use (the only one, unless several were given)."""
+        return self.urls[self._servers.current]
 
     @property
     def worker_id(self) -> str:
@@ -79,8 +88,9 @@ class AsyncClient:
         return self._calls.worker_id
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.close()
+        """Close the connection pools."""
+        for server in self._servers.transports:
+            await server.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -94,18 +104,15 @@ class AsyncClient:
         await self.aclose()
 
     async def _send(self, call: Call[T]) -> T:
-        resp = await self._http.request(
-            call.method,
-            call.path,
-            call.body,
-            params=call.params,
-            timeout=self.timeout,
-            read_timeout=call.read_timeout or self.timeout,
-            retry=call.retry or call.method == "GET",
-        )
-        if resp.status_code >= 400:
-            raise error_from_response(resp)
-        return call.parse(resp)
+        attempt = self._servers.attempt(call.repeatable)
+        for server in attempt:
+            try:
+                resp = await server.request(call, self.timeout)
+            except Unanswered as exc:
+                attempt.failed(exc)
+            else:
+                return call.answer(resp)
+        raise attempt.unreachable()
 
     # --- producing ------------------------------------------------------------------------
 

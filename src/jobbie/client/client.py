@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, Unpack, overload
 
 from jobbie import models as m
 from jobbie.client._calls import Call, Calls
+from jobbie.client._failover import Servers, Unanswered, parse_urls
 from jobbie.client._transport import HttpClientTransport, HttpxTransport, Verify
-from jobbie.client.errors import error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -65,11 +65,20 @@ class Client:
 
     A request is sent again only when that is harmless (GETs; fenced ack, fail, heartbeat,
     release) and the connection dropped under it; an enqueue is never sent twice.
+
+    `url` may name several servers of one deployment (servers sharing a PostgreSQL database):
+    a list of URLs, or one string of comma-separated URLs as `JOBBIE_URL` holds. The client
+    uses the first one and sticks to the server that answers. When a server stops answering it
+    moves on to the next URL: a call that certainly never reached the server (connection
+    refused, connect timeout) and a call harmless to repeat are tried on the next server at
+    once; an enqueue or a fetch that may have reached the server is not, and raises
+    `ServerUnreachable` (later calls go to the next server). `ServerUnreachable` names every
+    server tried when none answers. A bad URL raises `ValueError` here, not on first use.
     """
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | Sequence[str] = DEFAULT_URL,
         *,
         api_key: str | None = None,
         timeout: float = 30.0,
@@ -78,15 +87,24 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         verify: Verify = True,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.urls = parse_urls(url)
         self.timeout = timeout
         self._calls = Calls(worker_id, hostname)
         headers = client_headers(api_key)
-        self._http: HttpClientTransport | HttpxTransport = (
-            HttpClientTransport(self.url, headers, verify)
-            if transport is None
-            else HttpxTransport(self.url, headers, transport)
+        self._servers = Servers[HttpClientTransport | HttpxTransport](
+            self.urls,
+            [
+                HttpClientTransport(u, headers, verify)
+                if transport is None
+                else HttpxTransport(u, headers, transport)
+                for u in self.urls
+            ],
         )
+
+    @property
+    def url(self) -> str:
+        """The URL of the server in use (the only one, unless several were given)."""
+        return self.urls[self._servers.current]
 
     @property
     def worker_id(self) -> str:
@@ -94,8 +112,9 @@ class Client:
         return self._calls.worker_id
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pools."""
+        for server in self._servers.transports:
+            server.close()
 
     def __enter__(self) -> Client:
         return self
@@ -109,18 +128,15 @@ class Client:
         self.close()
 
     def _send(self, call: Call[T]) -> T:
-        resp = self._http.request(
-            call.method,
-            call.path,
-            call.body,
-            params=call.params,
-            timeout=self.timeout,
-            read_timeout=call.read_timeout or self.timeout,
-            retry=call.retry or call.method == "GET",
-        )
-        if resp.status_code >= 400:
-            raise error_from_response(resp)
-        return call.parse(resp)
+        attempt = self._servers.attempt(call.repeatable)
+        for server in attempt:
+            try:
+                resp = server.request(call, self.timeout)
+            except Unanswered as exc:
+                attempt.failed(exc)
+            else:
+                return call.answer(resp)
+        raise attempt.unreachable()
 
     # --- producing ------------------------------------------------------------------------
 

@@ -22,11 +22,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jobbie.client._calls import default_worker_id
+from jobbie.client._failover import parse_urls
 from jobbie.client._reports import Hooks, Report, Reporter
 from jobbie.client._threads import DaemonThreadPool
 from jobbie.client.aio import AsyncClient
@@ -109,11 +110,16 @@ class Worker:
     worker stops fetching, lets running jobs finish for up to `shutdown_timeout` seconds, then
     hands each remaining job back to the server with its last checkpoint, so it runs again from
     there without using a retry. A second signal skips the wait.
+
+    `url` may name several servers sharing one PostgreSQL database (a list, or a string of
+    comma-separated URLs): the worker uses one at a time and moves on to the next when it stops
+    answering, as `Client` does. Its long-polls, heartbeats, acks and fails go wherever the
+    client is; leases taken through a server that died are acked through the next one.
     """
 
     def __init__(
         self,
-        url: str = DEFAULT_URL,
+        url: str | Sequence[str] = DEFAULT_URL,
         *,
         queues: Iterable[str] | None = None,
         concurrency: int = 10,
@@ -136,6 +142,7 @@ class Worker:
         if flush_interval < 0:
             raise ValueError("flush_interval must not be negative")
         self.url = url
+        self.urls = parse_urls(url)
         self.queues = [_check_queue(q) for q in queues] if queues is not None else None
         self.concurrency = concurrency
         self.api_key = api_key
@@ -243,7 +250,7 @@ class Worker:
         if self._stop_requested:  # stop() came before the loop existed
             self._wake_stop()
         client = self._client = AsyncClient(
-            self.url,
+            self.urls,
             api_key=self.api_key,
             timeout=self.timeout,
             worker_id=self.worker_id,
@@ -273,7 +280,7 @@ class Worker:
             self.worker_id,
             ", ".join(queues),
             self.concurrency,
-            self.url,
+            ", ".join(self.urls),
         )
         try:
             await self._stopping.wait()
@@ -405,7 +412,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 continue
             if backoff.failures:
-                log.info("connected to %s again", self.url)
+                log.info("connected to %s again", self._api.url)
             backoff.reset()
             self._start_jobs(jobs, slots)
 
