@@ -61,9 +61,9 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
 
     for column, values in (("queue", f.queues), ("state", f.states), ("priority", f.priorities)):
         if len(values) == 1:
-            add(f"{column} = %s", _clean(values[0]))
+            add(f"{column} = %s", _param(values[0]))
         elif values:
-            add(f"{column} IN ({', '.join(['%s'] * len(values))})", *map(_clean, values))
+            add(f"{column} IN ({', '.join(['%s'] * len(values))})", *map(_param, values))
     if f.tags:
         # Containment of {key: value, ...}: each key holds exactly that string.
         tags = {_clean(key): _clean(value) for key, value in f.tags}
@@ -148,9 +148,13 @@ def _after(column: str, cursor: Cursor) -> str:
     return f"({column}, seq) > (%s, %s)"
 
 
-def _clean(value: object) -> object:
-    """A parameter PostgreSQL can hold: U+0000 in a string becomes U+FFFD (see above)."""
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+def _clean(text: str) -> str:
+    """A string PostgreSQL can hold: U+0000 becomes U+FFFD (see above)."""
+    return text.replace("\x00", "\ufffd")
+
+
+def _param(value: object) -> object:
+    return _clean(value) if isinstance(value, str) else value
 
 
 def _json_text(value: object) -> str:
@@ -206,7 +210,7 @@ def _bind(value: object, params: list[object]) -> str:
         # As the decimal the literal was written as: a float8 parameter would round to 15
         # digits on its way to numeric.
         value = Decimal(repr(value))
-    params.append(_clean(value))
+    params.append(_param(value))
     return "%s"
 
 
