@@ -20,6 +20,7 @@ import msgspec
 
 from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BulkSpec
+from jobbie.store.postgres import batches
 from jobbie.store.postgres.effects import ensure_queue, record_event, record_events
 from jobbie.store.postgres.search_sql import where_clause
 from jobbie.store.postgres.tx import Tx
@@ -137,9 +138,6 @@ async def delete(tx: Tx, seqs: Sequence[int]) -> int:
 async def _finish_bookkeeping(tx: Tx, locked: list[int]) -> None:
     """For locked jobs about to be cancelled or deleted: release their unique locks and count
     each unfinished batch job as failed (firing callbacks of batches this completes)."""
-    from jobbie.store.postgres import batches  # pg-core's module; imported late to keep
-    # this module importable while it is written
-
     # By the locks' key, and only those the jobs still hold.
     await tx.execute(
         "DELETE FROM unique_locks WHERE (queue, unique_key, job_id) IN"
