@@ -353,7 +353,7 @@ class PostgresStore:
             error=error,
         )
 
-    async def cluster_nodes(self) -> list[ClusterNode]:
+    async def cluster_nodes(self) -> list[ClusterNode] | None:
         return await self._leadership.nodes()
 
     # --- maintenance -------------------------------------------------------------------------
