@@ -25,12 +25,22 @@ def pytest_configure(config: pytest.Config) -> None:
     # One marker per store backend: the contract suite (tests/contract) tags each run with it.
     for name in DATABASES:
         config.addinivalue_line("markers", f"{name}: runs against the {name} store backend")
+    config.addinivalue_line(
+        "markers", "sqlite_only: the servers' SQLite files are part of the test (backup, disk full)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With JOBBIE_TEST_BACKEND=postgres and no PostgreSQL to use: skip everything, saying
-    how to enable it; in CI (CI set) fail instead, so CI cannot pass without PostgreSQL."""
-    if TEST_BACKEND != "postgres" or (problem := postgres_problem()) is None:
+    """With JOBBIE_TEST_BACKEND=postgres: skip the tests of SQLite's own files (marked
+    `sqlite_only`), and with no PostgreSQL to use skip everything, saying how to enable it;
+    in CI (CI set) fail instead, so CI cannot pass without PostgreSQL."""
+    if TEST_BACKEND != "postgres":
+        return
+    sqlite_only = pytest.mark.skip(reason="tests SQLite's own files (JOBBIE_TEST_BACKEND=sqlite)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(sqlite_only)
+    if (problem := postgres_problem()) is None:
         return
     if os.environ.get("CI"):
         raise pytest.UsageError(problem)

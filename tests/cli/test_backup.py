@@ -9,9 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.cli.conftest import run_jobbie
 from tests.serverproc import ServerProcess
+
+pytestmark = pytest.mark.sqlite_only
 
 
 class Load:

@@ -21,6 +21,8 @@ import pytest
 from tests.integration.faultload import report
 from tests.serverproc import ServerProcess
 
+pytestmark = pytest.mark.sqlite_only
+
 QUEUE = "disk.full"
 PAYLOAD = "x" * 30_000
 
