@@ -124,6 +124,13 @@ def server(
             " [env JOBBIE_MAX_RESPONSE_BYTES; 67108864]"
         ),
     ] = None,
+    search_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a job search may read before it answers with what it found"
+            " [env JOBBIE_SEARCH_TIMEOUT; 2]"
+        ),
+    ] = None,
     max_event_streams: Annotated[
         int | None,
         typer.Option(
@@ -166,6 +173,7 @@ def server(
                 "max_header_bytes": max_header_bytes,
                 "max_headers": max_headers,
                 "max_response_bytes": max_response_bytes,
+                "search_timeout": search_timeout,
             }
         )
     except ValueError as exc:

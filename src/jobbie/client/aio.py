@@ -11,7 +11,7 @@ from jobbie.client._atransport import AiohttpTransport, AsyncHttpxTransport
 from jobbie.client._calls import Call, Calls
 from jobbie.client._transport import Verify
 from jobbie.client.client import DEFAULT_URL, client_headers
-from jobbie.client.errors import error_from_response
+from jobbie.client.errors import SearchTimedOut, error_from_response
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -318,6 +318,11 @@ class AsyncClient:
             self._calls.search(criteria, sort=sort, order=order, cursor=cursor, limit=limit)
         )
 
+    async def count_jobs(self, **criteria: Unpack[JobFilter]) -> int:
+        """How many jobs match every criterion, exactly (a search's `total` stops at 10,000).
+        With payload or tag filters this reads every job the other filters leave."""
+        return await self._send(self._calls.count_jobs(criteria))
+
     async def iter_search(
         self,
         *,
@@ -326,12 +331,17 @@ class AsyncClient:
         page_size: int | None = None,
         **criteria: Unpack[JobFilter],
     ) -> AsyncIterator[Job]:
-        """Every job matching the criteria, walking the pages lazily."""
+        """Every job matching the criteria, walking the pages lazily. A page that hits the
+        server's search time limit before any match raises `SearchTimedOut`."""
         cursor: str | None = None
         while True:
             page = await self.search(
                 sort=sort, order=order, cursor=cursor, limit=page_size, **criteria
             )
+            if page.timed_out and not page.jobs:
+                raise SearchTimedOut(
+                    "the search hit the server's time limit before finding a match"
+                )
             for job in page.jobs:
                 yield job
             if not page.has_more or page.cursor is None:
