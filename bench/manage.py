@@ -49,6 +49,7 @@ from bench.manage_data import (
     Built,
     Layout,
     build_store,
+    expected_error_kind,
     expected_high_pending,
     expected_jq_total,
     expected_tenant_total,
@@ -259,7 +260,7 @@ def search_shapes(layout: Layout, built: Built) -> list[Shape]:
         Shape(
             "error_signature + state dead/retrying",
             {"error_signature": signature, "state": ["dead", "retrying"]},
-            -(-layout.dead // 3),
+            expected_error_kind(layout, 0),
             True,
         ),
         Shape("state dead (all queues)", {"state": ["dead"]}, layout.dead, True),

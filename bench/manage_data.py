@@ -134,6 +134,11 @@ def expected_tenant_total(layout: Layout, tenant: str) -> int:
     return sum(1 for i in range(layout.jobs) if tags(i)["tenant"] == tenant)
 
 
+def expected_error_kind(layout: Layout, kind: int) -> int:
+    """Dead jobs failed with `ERRORS[kind]`."""
+    return sum(1 for i in layout.phases()[1][1] if i % 3 == kind)
+
+
 def expected_high_pending(layout: Layout, queue: str) -> int:
     q = int(queue[1:])
     return sum(1 for i in layout.pending_range() if i % N_QUEUES == q and i % 7 == 0)
@@ -158,10 +163,16 @@ async def _timed(
 
 
 async def _insert(store: Store, indexes: range, fate: str) -> int:
+    pending: asyncio.Task[Any] | None = None
     for lo in range(indexes.start, indexes.stop, PER_BATCH):
         jobs = [new_job(i, fate) for i in range(lo, min(lo + PER_BATCH, indexes.stop))]
-        answer = await store.enqueue_batch(jobs, None)
-        assert len(answer.job_ids) == len(jobs)
+        # One batch in the writer while the next is built: the two overlap.
+        if pending is not None:
+            await pending
+            store.clock.advance(STEP_S)
+        pending = asyncio.ensure_future(store.enqueue_batch(jobs, None))
+    if pending is not None:
+        await pending
         store.clock.advance(STEP_S)
     return len(indexes)
 
@@ -170,7 +181,9 @@ async def _finish(store: Store, fate: str, per_queue: int) -> int:
     """Fetch every queue's jobs (all of this phase: the earlier ones are finished) and ack or
     fail them in batches."""
     done = 0
-    for q in range(N_QUEUES):
+
+    async def one_queue(q: int) -> None:
+        nonlocal done
         left = per_queue
         while left:
             claim = await store.fetch(
@@ -205,6 +218,9 @@ async def _finish(store: Store, fate: str, per_queue: int) -> int:
                 assert all(getattr(o, "status", None) == "dead" for o in outcomes), outcomes[:3]
             left -= len(jobs)
             done += len(jobs)
+
+    # Every queue at once: the writer commits their transactions together.
+    await asyncio.gather(*(one_queue(q) for q in range(N_QUEUES)))
     return done
 
 
