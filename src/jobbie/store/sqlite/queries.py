@@ -146,7 +146,7 @@ def search(conn: sqlite3.Connection, f: SearchFilter) -> SearchResponse:
             page = conn.execute(*page_sql(f))
             while batch := page.fetchmany(64):  # keeps what came before an interrupt
                 rows += batch
-            total = conn.execute(*count_sql(f)).fetchone()[0]
+            total = len(conn.execute(*count_sql(f)).fetchall())
         except sqlite3.OperationalError as exc:
             if not interrupted(exc):
                 raise

@@ -109,13 +109,12 @@ def page_sql(f: SearchFilter) -> tuple[str, list[object]]:
 
 
 def count_sql(f: SearchFilter) -> tuple[str, list[object]]:
-    """SELECT count(*) of the jobs the filter matches, up to `TOTAL_CAP + 1`: a result above
-    the cap means "more than the cap" and no more rows than that are read."""
+    """SELECT the jobs the filter matches, up to `TOTAL_CAP + 1` rows, for the caller to count:
+    more rows than the cap means "more than the cap", and no more are read. (Not a count(*)
+    over a LIMIT subquery: the extra nesting overflows SQLite's parser on the largest
+    `payload_jq` expressions allowed.)"""
     where, params = where_clause(f)
-    return (
-        f"SELECT count(*) FROM (SELECT 1 FROM jobs WHERE {where} LIMIT ?)",
-        [*params, TOTAL_CAP + 1],
-    )
+    return f"SELECT seq FROM jobs WHERE {where} LIMIT ?", [*params, TOTAL_CAP + 1]
 
 
 def like_pattern(text: str) -> str:
