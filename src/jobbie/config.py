@@ -88,6 +88,10 @@ class Settings:
     against DNS rebinding (server/sitecheck.py)."""
     protect_metrics: bool = False
     """`/metrics` and `/openapi.json` need an API key too."""
+    search_timeout: float = 2.0
+    """Seconds a job search (`POST /api/v1/jobs/search`, the console's jobs page) may read
+    before it answers with the matches found so far and `timed_out` (`JOBBIE_SEARCH_TIMEOUT`).
+    Payload and tag filters read every job the indexed filters leave; this bounds them."""
     max_response_bytes: int = 64 << 20
     """A fetch answer stops growing past this many bytes of payloads and checkpoints (it
     carries fewer jobs rather than failing)."""
@@ -196,6 +200,7 @@ _NUMBERS: dict[str, type[int] | type[float]] = {
     "max_response_bytes": int,
     "pool_size": int,
     "statement_timeout_ms": int,
+    "search_timeout": float,
 }
 
 

@@ -773,13 +773,21 @@ class SearchResponse(_Response):
     jobs: list[Job]
     """This page's jobs."""
     total: int
-    """How many jobs match in all."""
+    """How many jobs match in all, counted up to 10,000: past that `total` is 10,000 and
+    `total_capped` is true. When `timed_out`, only the matches found before the time limit."""
     cursor: str | None
     """Pass it back for the next page; null on the last page."""
     has_more: bool
     """True when more pages follow."""
     duration_ms: float
     """How long the search took on the server."""
+    total_capped: bool = False
+    """True when more than 10,000 jobs match: counting stopped there (`total` is 10,000)."""
+    timed_out: bool = False
+    """True when the search hit the server's time limit (`--search-timeout`, 2 s by default;
+    payload and tag filters read every job the indexed filters leave): `jobs` holds the
+    matches found before it (maybe none) and `cursor` continues after the last of them.
+    Narrow the search with queue, state or a time range to get a complete answer."""
 
 
 # --- job and queue actions, bulk, batches, workers ------------------------------------------------

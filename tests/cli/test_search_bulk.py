@@ -13,7 +13,7 @@ from jobbie import Client
 from tests.cli.conftest import CLEAN_ENV, Jobbie, make_dead, run_jobbie, run_many
 from tests.serverproc import ServerProcess
 
-PAGE_KEYS = {"jobs", "total", "cursor", "has_more", "duration_ms"}
+PAGE_KEYS = {"jobs", "total", "cursor", "has_more", "duration_ms", "total_capped", "timed_out"}
 BULK_KEYS = {
     "action", "matched", "dry_run", "affected", "skipped", "errors", "duration_ms",
     "bulk_operation_id",

@@ -12,7 +12,7 @@ from jobbie.store import jq
 from jobbie.store.base import Store
 from jobbie.store.cursor import decode_cursor
 from jobbie.store.params import BatchSpec
-from jobbie.store.search import SearchFilter
+from jobbie.store.search import TOTAL_CAP, SearchFilter
 from tests.contract.support import (
     ack,
     enqueue,
@@ -243,3 +243,44 @@ async def test_limit_and_total(store: Store) -> None:
     page = await store.search(SearchFilter(limit=2))
     assert (len(page.jobs), page.total, page.has_more) == (2, 5, True)
     assert (await store.search(SearchFilter(limit=5))).has_more is False
+
+
+async def many(store: Store, queue: str, count: int) -> None:
+    """`count` jobs on `queue` with payloads {"n": i}, in batches."""
+    for lo in range(0, count, 2000):
+        jobs = [new_job(queue, {"n": i}) for i in range(lo, min(lo + 2000, count))]
+        await store.enqueue_batch(jobs, BatchSpec(callback_queue=None, callback_payload="null"))
+
+
+async def test_total_stops_counting_at_the_cap(store: Store) -> None:
+    await many(store, "big", TOTAL_CAP + 5)
+    await enqueue(store, "small", 1)
+    page = await store.search(SearchFilter(queues=("big",), limit=3))
+    assert (len(page.jobs), page.total, page.total_capped, page.has_more) == (
+        3,
+        TOTAL_CAP,
+        True,
+        True,
+    )
+    small = await store.search(SearchFilter(queues=("small",)))
+    assert (small.total, small.total_capped, small.timed_out) == (1, False, False)
+
+
+async def test_a_scan_past_the_time_limit_answers_with_what_it_found(store: Store) -> None:
+    await many(store, "scan", 20_000)
+    # No payload matches: the whole queue is read, far longer than 1 ms.
+    nothing = SearchFilter(payload_jq=jq.parse_jq(".n == -1"), time_limit_ms=1)
+    page = await store.search(nothing)
+    assert page.timed_out is True
+    assert (page.jobs, page.has_more, page.cursor) == ([], False, None)
+    assert page.duration_ms < 1000
+
+    # Every payload matches: the first page fills at once, and if the count is cut short
+    # the total is at least the page.
+    everything = SearchFilter(payload_jq=jq.parse_jq(".n >= 0"), time_limit_ms=1, limit=5)
+    page = await store.search(everything)
+    assert len(page.jobs) == 5 and page.has_more
+    assert page.total >= 5
+
+    unlimited = await store.search(replace(nothing, time_limit_ms=None))
+    assert (unlimited.timed_out, unlimited.total, unlimited.jobs) == (False, 0, [])

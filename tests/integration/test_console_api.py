@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 
 import httpx
 import msgspec
+import pytest
 
+from jobbie.client import Client, SearchTimedOut
 from tests.integration.helpers import enqueue, fail, fetch_one
+from tests.serverproc import ServerProcess
 
 
 def _dead(api: httpx.Client, queue: str, error: str) -> str:
@@ -82,3 +86,44 @@ def test_error_signature_filters_search_and_bulk(api: httpx.Client, queue: str) 
     assert sorted(j["id"] for j in found["jobs"]) == sorted(a)
     dry = api.post("/api/v1/jobs/bulk", json={"action": "retry", "filter": search, "dry_run": True})
     assert dry.json() == {"matched": 2}
+
+
+def _enqueue_many(api: httpx.Client, queue: str, n: int) -> None:
+    for start in range(0, n, 5000):
+        jobs = [{"queue": queue, "payload": {"n": i}} for i in range(start, min(n, start + 5000))]
+        resp = api.post("/api/v1/enqueue/batch", json={"jobs": jobs})
+        assert resp.status_code == 201, resp.text
+
+
+def test_a_payload_search_past_the_time_limit_says_so(
+    make_server: Callable[..., ServerProcess],
+) -> None:
+    server = make_server("--search-timeout", "0.001")
+    with httpx.Client(base_url=server.url, timeout=60) as api:
+        _enqueue_many(api, "scan", 20_000)
+        # No payload matches, so every job is read: far past 1 ms.
+        resp = api.post("/api/v1/jobs/search", json={"payload_jq": ".n == -1"})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        assert (body["timed_out"], body["jobs"], body["has_more"]) == (True, [], False)
+        assert body["duration_ms"] < 1000
+        # The client's page walk cannot make progress past such a page, and says why.
+        with Client(server.url) as client:
+            assert client.search(payload_jq=".n == -1").timed_out is True
+            with pytest.raises(SearchTimedOut):
+                list(client.iter_search(payload_jq=".n == -1"))
+            # An exact count is a deliberate, unlimited read.
+            assert client.count_jobs(payload_jq=".n == -1") == 0
+            assert client.count_jobs(queue="scan") == 20_000
+
+
+def test_total_is_capped_and_says_so(api: httpx.Client, queue: str) -> None:
+    _enqueue_many(api, queue, 10_005)
+    body = api.post("/api/v1/jobs/search", json={"queue": queue, "limit": 1}).json()
+    assert (body["total"], body["total_capped"], body["timed_out"]) == (10_000, True, False)
+    resp = api.post(
+        "/api/v1/jobs/bulk", json={"action": "retry", "filter": {"queue": queue}, "dry_run": True}
+    )
+    assert resp.json() == {"matched": 10_005}  # the dry run counts exactly
+    few = api.post("/api/v1/jobs/search", json={"queue": queue, "payload_jq": ".n < 3"}).json()
+    assert (few["total"], few["total_capped"]) == (3, False)

@@ -161,10 +161,10 @@ def bulk(
 
 
 def _count(client: Client, criteria: JobFilter) -> int:
-    """How many jobs match `criteria` (a one-job page carries the total)."""
+    """How many jobs match `criteria`, exactly."""
     paging = ("sort", "order", "cursor", "limit")
     only_filters = cast("JobFilter", {k: v for k, v in criteria.items() if k not in paging})
-    return client.search(limit=1, **only_filters).total
+    return client.count_jobs(**only_filters)
 
 
 def _confirm(question: str) -> None:

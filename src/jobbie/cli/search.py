@@ -173,7 +173,13 @@ def search(
 
         if page.jobs:
             console.print(jobs_table(page.jobs))
-        console.print(f"{len(page.jobs):,} of {page.total:,} jobs")
+        more = "+" if page.total_capped or page.timed_out else ""
+        console.print(f"{len(page.jobs):,} of {page.total:,}{more} jobs")
+        if page.timed_out:
+            console.print(
+                "the search hit the server's time limit: these are the matches found until"
+                " then; add --queue, --state or a time range to narrow it"
+            )
         if page.has_more and page.cursor:
             console.print(f"next page: --cursor {page.cursor} (or --all)")
 
@@ -185,7 +191,7 @@ def _every_page(
 ) -> SearchPage:
     """Walk the pages from `cursor` to the last, as one page; progress on stderr."""
     from jobbie.cli.live import StatusLine
-    from jobbie.client import SearchPage
+    from jobbie.client import SearchPage, SearchTimedOut
 
     paging = {**paging, "limit": paging["limit"] or ALL_PAGE_SIZE}
     jobs = []
@@ -193,10 +199,22 @@ def _every_page(
     with StatusLine() as status:
         while True:
             page = client.search(cursor=cursor, **paging, **criteria)
+            if page.timed_out and not page.jobs:
+                raise SearchTimedOut(
+                    "the search hit the server's time limit before finding a match;"
+                    " add --queue, --state or a time range to narrow it"
+                )
             jobs.extend(page.jobs)
             took += page.duration_ms or 0.0
             if not page.has_more or page.cursor is None:
                 break
             status.update(f"fetched {len(jobs):,} of {page.total:,} jobs")
             cursor = page.cursor
-    return SearchPage(jobs=jobs, total=page.total, cursor=None, has_more=False, duration_ms=took)
+    return SearchPage(
+        jobs=jobs,
+        total=page.total,
+        cursor=None,
+        has_more=False,
+        duration_ms=took,
+        total_capped=page.total_capped,
+    )

@@ -125,6 +125,13 @@ def server(
             " [env JOBBIE_MAX_RESPONSE_BYTES; 67108864]"
         ),
     ] = None,
+    search_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a job search may read before it answers with what it found"
+            " [env JOBBIE_SEARCH_TIMEOUT; 2]"
+        ),
+    ] = None,
     max_event_streams: Annotated[
         int | None,
         typer.Option(
@@ -183,6 +190,7 @@ def server(
                 "max_response_bytes": max_response_bytes,
                 "pool_size": pool_size,
                 "statement_timeout_ms": statement_timeout_ms,
+                "search_timeout": search_timeout,
             }
         )
     except ValueError as exc:

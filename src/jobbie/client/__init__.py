@@ -6,7 +6,7 @@ from __future__ import annotations
 from jobbie.client.aio import AsyncClient
 from jobbie.client.client import Client
 from jobbie.client.context import JobContext
-from jobbie.client.errors import ServerUnreachable
+from jobbie.client.errors import SearchTimedOut, ServerUnreachable
 from jobbie.client.types import (
     AttemptError,
     Batch,
@@ -47,6 +47,7 @@ __all__ = [
     "Schedule",
     "ScheduleOptions",
     "SearchPage",
+    "SearchTimedOut",
     "ServerUnreachable",
     "Worker",
     "WorkerInfo",

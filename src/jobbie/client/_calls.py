@@ -471,6 +471,15 @@ class Calls:
         body.update({k: v for k, v in extra.items() if v is not None})
         return Call("POST", f"{API}/jobs/search", _page, encode(body))
 
+    def count_jobs(self, criteria: JobFilter) -> Call[int]:
+        # A dry-run bulk counts every match; a search's total stops at 10,000.
+        body = {"action": "retry", "filter": _filter_body(criteria), "dry_run": True}
+
+        def parse(resp: Response) -> int:
+            return msgspec.json.decode(resp.content, type=m.DryRunResponse).matched
+
+        return Call("POST", f"{API}/jobs/bulk", parse, encode(body))
+
     def dead(self, queue: str | None, limit: int | None, cursor: str | None) -> Call[SearchPage]:
         given = {"queue": queue, "limit": limit, "cursor": cursor}
         params = {k: str(v) for k, v in given.items() if v is not None}

@@ -12,6 +12,7 @@ from jobbie.client._calls import Call, Calls
 from jobbie.client._failover import Servers, Unanswered, parse_urls
 from jobbie.client._transport import Verify
 from jobbie.client.client import DEFAULT_URL, client_headers
+from jobbie.client.errors import SearchTimedOut
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -325,6 +326,11 @@ class AsyncClient:
             self._calls.search(criteria, sort=sort, order=order, cursor=cursor, limit=limit)
         )
 
+    async def count_jobs(self, **criteria: Unpack[JobFilter]) -> int:
+        """How many jobs match every criterion, exactly (a search's `total` stops at 10,000).
+        With payload or tag filters this reads every job the other filters leave."""
+        return await self._send(self._calls.count_jobs(criteria))
+
     async def iter_search(
         self,
         *,
@@ -333,12 +339,17 @@ class AsyncClient:
         page_size: int | None = None,
         **criteria: Unpack[JobFilter],
     ) -> AsyncIterator[Job]:
-        """Every job matching the criteria, walking the pages lazily."""
+        """Every job matching the criteria, walking the pages lazily. A page that hits the
+        server's search time limit before any match raises `SearchTimedOut`."""
         cursor: str | None = None
         while True:
             page = await self.search(
                 sort=sort, order=order, cursor=cursor, limit=page_size, **criteria
             )
+            if page.timed_out and not page.jobs:
+                raise SearchTimedOut(
+                    "the search hit the server's time limit before finding a match"
+                )
             for job in page.jobs:
                 yield job
             if not page.has_more or page.cursor is None:

@@ -10,6 +10,7 @@ from jobbie import models as m
 from jobbie.client._calls import Call, Calls
 from jobbie.client._failover import Servers, Unanswered, parse_urls
 from jobbie.client._transport import HttpClientTransport, HttpxTransport, Verify
+from jobbie.client.errors import SearchTimedOut
 from jobbie.client.types import (
     Batch,
     BulkAction,
@@ -349,6 +350,11 @@ class Client:
             self._calls.search(criteria, sort=sort, order=order, cursor=cursor, limit=limit)
         )
 
+    def count_jobs(self, **criteria: Unpack[JobFilter]) -> int:
+        """How many jobs match every criterion, exactly (a search's `total` stops at 10,000).
+        With payload or tag filters this reads every job the other filters leave."""
+        return self._send(self._calls.count_jobs(criteria))
+
     def iter_search(
         self,
         *,
@@ -357,10 +363,15 @@ class Client:
         page_size: int | None = None,
         **criteria: Unpack[JobFilter],
     ) -> Iterator[Job]:
-        """Every job matching the criteria, walking the pages lazily."""
+        """Every job matching the criteria, walking the pages lazily. A page that hits the
+        server's search time limit before any match raises `SearchTimedOut`."""
         cursor: str | None = None
         while True:
             page = self.search(sort=sort, order=order, cursor=cursor, limit=page_size, **criteria)
+            if page.timed_out and not page.jobs:
+                raise SearchTimedOut(
+                    "the search hit the server's time limit before finding a match"
+                )
             yield from page.jobs
             if not page.has_more or page.cursor is None:
                 return

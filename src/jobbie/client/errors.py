@@ -24,7 +24,7 @@ from jobbie.models import ErrorBody
 if TYPE_CHECKING:
     from jobbie.client._transport import Response
 
-__all__ = ["ServerUnreachable", "error_from_response"]
+__all__ = ["SearchTimedOut", "ServerUnreachable", "error_from_response"]
 
 
 class ServerUnreachable(JobbieError):
@@ -34,6 +34,18 @@ class ServerUnreachable(JobbieError):
     """
 
     code = "SERVER_UNREACHABLE"
+    status = 0
+
+
+class SearchTimedOut(JobbieError):
+    """A search page hit the server's time limit before finding any match, so walking the
+    pages (`iter_search`) cannot go on; narrow the filter with a queue, state or time range.
+
+    Raised by the client only; `status` is 0 because the server answered 200 with
+    `timed_out`.
+    """
+
+    code = "SEARCH_TIMED_OUT"
     status = 0
 
 

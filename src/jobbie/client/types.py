@@ -250,13 +250,17 @@ class JobFilter(TypedDict, total=False):
 
 
 class SearchPage(Struct, frozen=True, kw_only=True):
-    """One page of a job search: `cursor` fetches the next page while `has_more` is true."""
+    """One page of a job search: `cursor` fetches the next page while `has_more` is true.
+    `total` counts up to 10,000 matches (`total_capped` past that); `timed_out` says the server's
+    time limit stopped the search and `jobs` are the matches found until then."""
 
     jobs: list[Job]
     total: int
     cursor: str | None
     has_more: bool
     duration_ms: float | None = None
+    total_capped: bool = False
+    timed_out: bool = False
 
 
 BulkResult = m.BulkResponse
@@ -329,6 +333,8 @@ def page_from_wire(wire: m.SearchResponse) -> SearchPage:
         cursor=wire.cursor,
         has_more=wire.has_more,
         duration_ms=wire.duration_ms,
+        total_capped=wire.total_capped,
+        timed_out=wire.timed_out,
     )
 
 

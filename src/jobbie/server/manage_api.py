@@ -32,7 +32,7 @@ from jobbie.server import validation
 from jobbie.server.bodies import decode, json_response
 from jobbie.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from jobbie.server.runtime import runtime, store
-from jobbie.store.search import search_filter
+from jobbie.store.search import SearchFilter, search_filter
 from jobbie.timeutil import DAY_MS, duration_ms, rfc3339
 from jobbie.wirenum import convert_query
 
@@ -134,9 +134,15 @@ async def bulk(request: Request) -> Response:
     return json_response(result, 202 if isinstance(result, BulkAccepted) else 200)
 
 
+def bounded_search(request: Request, req: SearchRequest) -> SearchFilter:
+    """The search filter of `req` under this server's search time limit."""
+    limit_ms = round(runtime(request).settings.search_timeout * 1000)
+    return search_filter(req, time_limit_ms=limit_ms)
+
+
 async def search_jobs(request: Request) -> Response:
     req = await decode(request, SearchRequest)
-    return json_response(await store(request).search(search_filter(req)))
+    return json_response(await store(request).search(bounded_search(request, req)))
 
 
 async def dead_jobs(request: Request) -> Response:
@@ -152,7 +158,7 @@ async def dead_jobs(request: Request) -> Response:
         req = convert_query(fields, SearchRequest)
     except msgspec.ValidationError as exc:
         raise ValidationError(str(exc)) from None
-    return json_response(await store(request).search(search_filter(req)))
+    return json_response(await store(request).search(bounded_search(request, req)))
 
 
 async def get_bulk(request: Request) -> Response:

@@ -27,6 +27,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "next_cursor",
+    "partial_page",
     "split_page",
 ]
 
@@ -106,3 +107,11 @@ def split_page(f: SearchFilter, rows: Sequence[R]) -> tuple[list[R], str | None]
         return list(rows), None
     shown = list(rows[: f.limit])
     return shown, next_cursor(f, shown[-1])
+
+
+def partial_page(f: SearchFilter, rows: Sequence[R]) -> tuple[list[R], str | None]:
+    """Like `split_page` for a page query the time limit stopped: the rows found so far are
+    all shown and the cursor continues after the last of them (None when none was found)."""
+    if len(rows) > f.limit or not rows:
+        return split_page(f, rows)
+    return list(rows), next_cursor(f, rows[-1])

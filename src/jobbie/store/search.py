@@ -26,11 +26,15 @@ from jobbie.timeutil import datetime_to_ms
 __all__ = [
     "DEFAULT_LIMIT",
     "NULLABLE_SORTS",
+    "TOTAL_CAP",
     "SearchFilter",
     "search_filter",
 ]
 
 DEFAULT_LIMIT = 50
+# A search's `total` counts at most this many matches (then `total_capped`): counting every
+# match of a broad filter would read up to every job in the store to draw one page.
+TOTAL_CAP = 10_000
 MAX_LIST = 100  # queues in one filter: each is a bound parameter
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -69,10 +73,14 @@ class SearchFilter:
     descending: bool = True
     limit: int = DEFAULT_LIMIT
     cursor: Cursor | None = None
+    # Searches only (bulk ignores it): past this many ms the store answers with what it found
+    # and `timed_out` (SQLite: a progress-handler deadline; PostgreSQL: statement_timeout).
+    time_limit_ms: int | None = None
 
 
-def search_filter(req: SearchRequest) -> SearchFilter:
-    """Validate and normalise a search request; raise ValidationError (400) on a bad one."""
+def search_filter(req: SearchRequest, *, time_limit_ms: int | None = None) -> SearchFilter:
+    """Validate and normalise a search request; raise ValidationError (400) on a bad one.
+    `time_limit_ms` bounds the search's queries (None: no limit)."""
     sort: SortField = req.sort or "created_at"
     descending = req.order != "asc"
     cursor = None
@@ -122,6 +130,7 @@ def search_filter(req: SearchRequest) -> SearchFilter:
         descending=descending,
         limit=req.limit or DEFAULT_LIMIT,
         cursor=cursor,
+        time_limit_ms=time_limit_ms,
     )
 
 

@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from jobbie.errors import NotFound, ValidationError
 from jobbie.models import Queue, SearchRequest, SearchResponse
-from jobbie.server.manage_api import queue_name
+from jobbie.server.manage_api import bounded_search, queue_name
+from jobbie.server.runtime import runtime
 from jobbie.store.search import search_filter
 from jobbie.store.signature import error_signature
 from jobbie.store.states import State
@@ -79,7 +80,7 @@ async def queue(request: Request) -> Response:
 @page
 async def jobs(request: Request) -> Response:
     req = filters.parse_filter(request.query_params)
-    result: SearchResponse = await store_of(request).search(search_filter(req))
+    result: SearchResponse = await store_of(request).search(bounded_search(request, req))
     next_url = None
     if result.has_more and result.cursor:
         next_url = "/ui/jobs?" + urlencode(
@@ -99,6 +100,7 @@ async def jobs(request: Request) -> Response:
         first_page=req.cursor is None,
         next_url=next_url,
         tags=[f"{k}={v}" for k, v in (req.tags or {}).items()],
+        time_limit=runtime(request).settings.search_timeout,
     )
 
 

@@ -11,14 +11,14 @@ from jobbie.models import (
     Batch,
     BulkStatus,
     EventMessage,
-    Job,
     JobDetail,
     JobError,
     Queue,
     Schedule,
+    SearchResponse,
     WorkerInfo,
 )
-from jobbie.store.cursor import split_page
+from jobbie.store.cursor import partial_page, split_page
 from jobbie.store.params import BulkSpec
 from jobbie.store.records import (
     batch_from_record,
@@ -33,8 +33,9 @@ from jobbie.store.records import (
     schedule_from_record,
     worker_from_record,
 )
-from jobbie.store.search import SearchFilter
+from jobbie.store.search import TOTAL_CAP, SearchFilter
 from jobbie.store.sqlite.bulk import match_clause
+from jobbie.store.sqlite.reader import interrupted, time_limit
 from jobbie.store.sqlite.search_sql import count_sql, page_sql
 
 
@@ -135,13 +136,30 @@ def count_matches(conn: sqlite3.Connection, spec: BulkSpec) -> tuple[int, int]:
     return conn.execute(f"SELECT count(*) FROM jobs WHERE {sql}", params).fetchone()[0], 0
 
 
-def search(conn: sqlite3.Connection, f: SearchFilter) -> tuple[list[Job], int, str | None]:
-    """One page of matching jobs (with their errors), the total, and the next cursor."""
-    rows, cursor = split_page(f, conn.execute(*page_sql(f)).fetchall())
-    total = conn.execute(*count_sql(f)).fetchone()[0]
+def search(conn: sqlite3.Connection, f: SearchFilter) -> SearchResponse:
+    """One page of matching jobs (with their errors), the capped total, and the next cursor,
+    all within `f.time_limit_ms` (`duration_ms` is left to the caller)."""
+    rows: list[sqlite3.Row] = []
+    total, timed_out = 0, False
+    with time_limit(conn, f.time_limit_ms):
+        try:
+            page = conn.execute(*page_sql(f))
+            while batch := page.fetchmany(64):  # keeps what came before an interrupt
+                rows += batch
+            total = len(conn.execute(*count_sql(f)).fetchall())
+        except sqlite3.OperationalError as exc:
+            if not interrupted(exc):
+                raise
+            timed_out = True
+    if timed_out:
+        # Whatever the page query found; the count is at least that.
+        shown, cursor = partial_page(f, rows)
+        total = max(total, len(rows))
+    else:
+        shown, cursor = split_page(f, rows)
     errors: dict[str, list[JobError]] = {}
-    if rows:
-        ids = msgspec.json.encode([r["id"] for r in rows]).decode()
+    if shown:
+        ids = msgspec.json.encode([r["id"] for r in shown]).decode()
         errors = group_errors(
             conn.execute(
                 "SELECT job_id, attempt, error, backtrace, at FROM job_errors"
@@ -149,7 +167,15 @@ def search(conn: sqlite3.Connection, f: SearchFilter) -> tuple[list[Job], int, s
                 (ids,),
             )
         )
-    return [job_from_record(r, errors.get(r["id"], [])) for r in rows], total, cursor
+    return SearchResponse(
+        jobs=[job_from_record(r, errors.get(r["id"], [])) for r in shown],
+        total=min(total, TOTAL_CAP),
+        cursor=cursor,
+        has_more=cursor is not None,
+        duration_ms=0.0,
+        total_capped=total > TOTAL_CAP,
+        timed_out=timed_out,
+    )
 
 
 def get_schedule(conn: sqlite3.Connection, schedule_id: str) -> Schedule:

@@ -10,8 +10,10 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +23,31 @@ from jobbie.store.sqlite.database import open_connection
 log = logging.getLogger("jobbie.store")
 
 T = TypeVar("T")
+
+# SQLite VM instructions between two deadline checks: a few microseconds of work, so a
+# statement overruns its limit by well under a millisecond and the check costs ~1%.
+_PROGRESS_STEPS = 1000
+
+
+@contextmanager
+def time_limit(conn: sqlite3.Connection, ms: int | None) -> Iterator[None]:
+    """Interrupt the statements run inside once `ms` milliseconds have passed (None: no
+    limit); an interrupted statement raises an error that `interrupted` recognises. SQLite
+    has no statement timeout: a progress handler checking a deadline plays that part."""
+    if ms is None:
+        yield
+        return
+    deadline = time.monotonic() + ms / 1000
+    conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def interrupted(exc: sqlite3.Error) -> bool:
+    """The statement was stopped by `time_limit`."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
 
 
 class Reader:

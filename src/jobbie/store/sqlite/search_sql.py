@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from jobbie.store import jq
 from jobbie.store.cursor import NULLABLE_SORTS, Cursor
-from jobbie.store.search import SearchFilter
+from jobbie.store.search import TOTAL_CAP, SearchFilter
 
 __all__ = [
     "count_sql",
@@ -109,9 +109,12 @@ def page_sql(f: SearchFilter) -> tuple[str, list[object]]:
 
 
 def count_sql(f: SearchFilter) -> tuple[str, list[object]]:
-    """SELECT count(*) of every job the filter matches (the response's `total`)."""
+    """SELECT the jobs the filter matches, up to `TOTAL_CAP + 1` rows, for the caller to count:
+    more rows than the cap means "more than the cap", and no more are read. (Not a count(*)
+    over a LIMIT subquery: the extra nesting overflows SQLite's parser on the largest
+    `payload_jq` expressions allowed.)"""
     where, params = where_clause(f)
-    return f"SELECT count(*) FROM jobs WHERE {where}", params
+    return f"SELECT seq FROM jobs WHERE {where} LIMIT ?", [*params, TOTAL_CAP + 1]
 
 
 def like_pattern(text: str) -> str:

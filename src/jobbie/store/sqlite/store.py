@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import msgspec
+
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
@@ -275,13 +277,9 @@ class SqliteStore:
 
     async def search(self, f: SearchFilter) -> SearchResponse:
         started = time.perf_counter()
-        jobs, total, cursor = await self._reader.run(lambda conn: queries.search(conn, f))
-        return SearchResponse(
-            jobs=jobs,
-            total=total,
-            cursor=cursor,
-            has_more=cursor is not None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        found = await self._reader.run(lambda conn: queries.search(conn, f))
+        return msgspec.structs.replace(
+            found, duration_ms=round((time.perf_counter() - started) * 1000, 3)
         )
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:
