@@ -3,23 +3,28 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
+from psycopg import errors as pg_errors
+
 from jobbie.errors import NotFound
 from jobbie.models import (
     Batch,
     BulkStatus,
     EventMessage,
-    Job,
     JobDetail,
     JobError,
     Queue,
     Schedule,
+    SearchResponse,
     WorkerInfo,
 )
-from jobbie.store.cursor import split_page
+from jobbie.store.cursor import partial_page, split_page
 from jobbie.store.params import BulkSpec
 from jobbie.store.postgres.bulk import match_clause
 from jobbie.store.postgres.search_sql import count_sql, page_sql
-from jobbie.store.postgres.tx import Tx
+from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import (
     batch_from_record,
     bulk_status_from_record,
@@ -33,7 +38,7 @@ from jobbie.store.records import (
     schedule_from_record,
     worker_from_record,
 )
-from jobbie.store.search import SearchFilter
+from jobbie.store.search import TOTAL_CAP, SearchFilter
 
 
 async def job_errors(tx: Tx, job_id: str) -> list[JobError]:
@@ -142,21 +147,61 @@ async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
     return (row["n"] if row else 0), 0
 
 
-async def search(tx: Tx, f: SearchFilter) -> tuple[list[Job], int, str | None]:
-    """One page of matching jobs (with their errors), the total, and the next cursor."""
-    rows, cursor = split_page(f, await tx.all(*page_sql(f)))
-    counted = await tx.one(*count_sql(f))
-    total = counted["n"] if counted else 0
+async def search(tx: Tx, f: SearchFilter) -> SearchResponse:
+    """One page of matching jobs (with their errors), the capped total, and the next cursor,
+    within `f.time_limit_ms` (`duration_ms` is left to the caller). The page is read through
+    a cursor a few rows at a time, each statement limited to the time left, so a search cut
+    short keeps the rows it found (as on SQLite); a count cut short is at least the page."""
+    rows: list[Row] = []
+    total, timed_out = 0, False
+    deadline = None if f.time_limit_ms is None else time.monotonic() + f.time_limit_ms / 1000
+
+    async def limited(sql: str, params: Sequence[object] = (), *, rows: bool = True) -> list[Row]:
+        if deadline is not None:
+            left_ms = max(1, round((deadline - time.monotonic()) * 1000))
+            await tx.execute(f"SET LOCAL statement_timeout = {left_ms}")
+        if not rows:
+            await tx.execute(sql, params)
+            return []
+        return await tx.all(sql, params)
+
+    async with tx.conn.transaction():
+        try:
+            async with tx.conn.transaction():  # a savepoint: a cancelled statement ends here
+                sql, params = page_sql(f)
+                await limited(f"DECLARE page NO SCROLL CURSOR FOR {sql}", params, rows=False)
+                while batch := await limited("FETCH 64 FROM page"):
+                    rows += batch
+                await tx.execute("CLOSE page")
+                counted = await limited(*count_sql(f))
+                total = int(counted[0]["n"]) if counted else 0
+        except pg_errors.QueryCanceled:
+            if deadline is None:
+                raise
+            timed_out = True
+    if timed_out:
+        shown, cursor = partial_page(f, rows)
+        total = max(total, len(rows))
+    else:
+        shown, cursor = split_page(f, rows)
     errors: dict[str, list[JobError]] = {}
-    if rows:
+    if shown:
         errors = group_errors(
             await tx.all(
                 "SELECT job_id, attempt, error, backtrace, at FROM job_errors"
                 " WHERE job_id = ANY(%s::text[]) ORDER BY id",
-                ([r["id"] for r in rows],),
+                ([r["id"] for r in shown],),
             )
         )
-    return [job_from_record(r, errors.get(r["id"], [])) for r in rows], total, cursor
+    return SearchResponse(
+        jobs=[job_from_record(r, errors.get(r["id"], [])) for r in shown],
+        total=min(total, TOTAL_CAP),
+        cursor=cursor,
+        has_more=cursor is not None,
+        duration_ms=0.0,
+        total_capped=total > TOTAL_CAP,
+        timed_out=timed_out,
+    )
 
 
 async def get_schedule(tx: Tx, schedule_id: str) -> Schedule:
@@ -175,7 +220,8 @@ async def read_events(
     tx: Tx, after_id: int, queues: tuple[str, ...], types: tuple[str, ...], limit: int
 ) -> list[EventMessage]:
     """Events after `after_id`, oldest first, optionally only some queues and types."""
-    sql = "SELECT id, type, job_id, queue, data, at FROM events WHERE id > %s"
+    # Streams go by `pos`, the commit-ordered position (see 001_initial.sql), never by `id`.
+    sql = "SELECT pos AS id, type, job_id, queue, data, at FROM events WHERE pos > %s"
     params: list[object] = [after_id]
     if queues:
         sql += " AND queue = ANY(%s::text[])"
@@ -183,11 +229,11 @@ async def read_events(
     if types:
         sql += " AND type = ANY(%s::text[])"
         params.append(list(types))
-    sql += " ORDER BY id LIMIT %s"
+    sql += " ORDER BY pos LIMIT %s"
     params.append(limit)
     return [event_message_from_record(r) for r in await tx.all(sql, params)]
 
 
 async def last_event_id(tx: Tx) -> int:
-    row = await tx.one("SELECT coalesce(max(id), 0) AS id FROM events")
+    row = await tx.one("SELECT coalesce(max(pos), 0) AS id FROM events")
     return int(row["id"]) if row else 0

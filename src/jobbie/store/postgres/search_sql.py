@@ -28,7 +28,7 @@ import msgspec
 
 from jobbie.store import jq
 from jobbie.store.cursor import NULLABLE_SORTS, Cursor
-from jobbie.store.search import SearchFilter
+from jobbie.store.search import TOTAL_CAP, SearchFilter
 
 __all__ = [
     "count_sql",
@@ -128,9 +128,13 @@ def page_sql(f: SearchFilter) -> tuple[str, list[object]]:
 
 
 def count_sql(f: SearchFilter) -> tuple[str, list[object]]:
-    """SELECT count(*) of every job the filter matches (the response's `total`)."""
+    """Count the jobs the filter matches, reading at most `TOTAL_CAP + 1` of them: a count
+    above the cap means "more than the cap", and no more rows are read."""
     where, params = where_clause(f)
-    return f"SELECT count(*) AS n FROM jobs WHERE {where}", params
+    return (
+        f"SELECT count(*) AS n FROM (SELECT 1 FROM jobs WHERE {where} LIMIT %s) AS matched",
+        [*params, TOTAL_CAP + 1],
+    )
 
 
 def _after(column: str, cursor: Cursor) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import msgspec
+
 from jobbie.clock import Clock
 from jobbie.errors import JobbieError
 from jobbie.models import (
@@ -291,13 +293,9 @@ class PostgresStore:
 
     async def search(self, f: SearchFilter) -> SearchResponse:
         started = time.perf_counter()
-        jobs, total, cursor = await self._db.read(lambda tx: queries.search(tx, f))
-        return SearchResponse(
-            jobs=jobs,
-            total=total,
-            cursor=cursor,
-            has_more=cursor is not None,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        found = await self._db.read(lambda tx: queries.search(tx, f))
+        return msgspec.structs.replace(
+            found, duration_ms=round((time.perf_counter() - started) * 1000, 3)
         )
 
     async def get_bulk(self, bulk_id: str) -> BulkStatus:
