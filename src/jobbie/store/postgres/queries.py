@@ -22,7 +22,7 @@ from jobbie.models import (
 )
 from jobbie.store.cursor import partial_page, split_page
 from jobbie.store.params import BulkSpec
-from jobbie.store.postgres.bulk import match_clause
+from jobbie.store.postgres.bulk import job_id_params, match_clause
 from jobbie.store.postgres.search_sql import count_sql, page_sql
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import (
@@ -138,7 +138,7 @@ async def get_bulk(tx: Tx, bulk_id: str) -> BulkStatus:
 async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
     """(matching jobs, unknown ids) for a bulk request."""
     if spec.job_ids is not None:
-        wanted = sorted(set(spec.job_ids))
+        wanted = job_id_params(sorted(set(spec.job_ids)))
         row = await tx.one("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::text[])", (wanted,))
         found = row["n"] if row else 0
         return found, len(wanted) - found
@@ -168,11 +168,14 @@ async def search(tx: Tx, f: SearchFilter) -> SearchResponse:
     async with tx.conn.transaction():
         try:
             async with tx.conn.transaction():  # a savepoint: a cancelled statement ends here
-                sql, params = page_sql(f)
-                await limited(f"DECLARE page NO SCROLL CURSOR FOR {sql}", params, rows=False)
-                while batch := await limited("FETCH 64 FROM page"):
-                    rows += batch
-                await tx.execute("CLOSE page")
+                for sql, params in page_sql(f):  # the second only when the first fell short
+                    await limited(f"DECLARE page NO SCROLL CURSOR FOR {sql}", params, rows=False)
+                    while batch := await limited("FETCH 64 FROM page"):
+                        rows += batch
+                    await tx.execute("CLOSE page")
+                    if len(rows) > f.limit:
+                        break
+                rows = rows[: f.limit + 1]
                 counted = await limited(*count_sql(f))
                 total = int(counted[0]["n"]) if counted else 0
         except pg_errors.QueryCanceled:
