@@ -32,6 +32,7 @@ from tests.integration.cluster import (
     wait_for_leader,
 )
 from tests.integration.faultload import report
+from tests.integration.sse import open_stream
 from tests.serverproc import ServerProcess
 
 RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "3" if os.environ.get("CI") else "1"))
@@ -460,6 +461,8 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
     queue = "cluster.wake"
     latencies = []
     with servers(tmp_path, shared_database(tmp_path), count=2) as (a, b):
+        # An event stream on B hears of A's commits too.
+        stream = open_stream(b.url, f"/api/v1/events?queue={queue}&type=enqueued")
         for round_ in range(5):
             with ThreadPoolExecutor(1) as pool:
                 parked = pool.submit(
@@ -478,7 +481,14 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
                 latencies.append(time.monotonic() - enqueued_at)
             assert got.status_code == 200, got.text
             assert got.json()["job_id"] == resp.json()["job_id"]
-    # Well under the fallback poll's period (1.5 s): the notification woke it.
+        seen = b""
+        while seen.count(b"event: enqueued") < 5:
+            chunk = stream.recv(1 << 16)
+            assert chunk, seen
+            seen += chunk
+        stream.close()
+    # Well under the fallback poll's period (1.5 s): the notification woke it. (Generous
+    # bounds: this includes the enqueue's own round trip on a shared, busy machine.)
     assert max(latencies) < 1.0, latencies
-    assert statistics.median(latencies) < 0.25, latencies
+    assert statistics.median(latencies) < 0.5, latencies
     report("cross-server-wake", median_ms=round(statistics.median(latencies) * 1000, 1))
