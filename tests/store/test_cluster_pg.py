@@ -16,6 +16,7 @@ import pytest
 
 from jobbie.clock import Clock
 from jobbie.store.params import ScheduleSpec
+from jobbie.store.postgres.leader import DB_NOW
 from jobbie.store.postgres.listener import POLL_S
 from jobbie.store.postgres.store import PostgresStore
 from tests.backends import PostgresUnavailable, postgres_database
@@ -77,8 +78,12 @@ def test_one_server_leads_until_it_leaves(database: str) -> None:
             leaders = [n.id for n in await b.cluster_nodes() or [] if n.leader]
             assert leaders in (["a:1"], ["b:2"])
             assert sorted(n.id for n in await a.cluster_nodes() or []) == ["a:1", "b:2"]
-            # Same machine, same clock: the measured skew is at most a few ms.
-            assert abs(a.clock.now_ms() - b.clock.now_ms()) < 50
+            # Both read the database's clock, to within a few ms.
+            async with await psycopg.AsyncConnection.connect(database) as conn:
+                cur = await conn.execute(f"SELECT {DB_NOW}")
+                db_now = (await cur.fetchone() or [0])[0]
+            assert abs(a.clock.now_ms() - db_now) < 100
+            assert abs(b.clock.now_ms() - db_now) < 100
             leader, other = (a, b) if leaders == ["a:1"] else (b, a)
             assert await other.maintain() == {}
             await leader._leadership.close()
@@ -143,5 +148,39 @@ def test_a_notification_too_big_to_name_its_queues_wakes_those_with_work(databas
                 await conn.execute("""SELECT pg_notify('jobbie', '{"node": "c:3", "all": true}')""")
             # At once, not at the next poll.
             assert await woken.wait_for("big", POLL_S, since=start) < POLL_S / 3
+
+    asyncio.run(main())
+
+
+class FastClock(Clock):
+    """A machine whose clock runs ten minutes ahead."""
+
+    def now_ms(self) -> int:
+        return super().now_ms() + 600_000
+
+
+def test_a_server_with_a_skewed_clock_keeps_the_database_time(database: str) -> None:
+    async def main() -> None:
+        other = await PostgresStore.open(database, node_id="other:2", address="127.0.0.1:2")
+        store = await PostgresStore.open(
+            database, node_id="fast:1", address="127.0.0.1:1", clock=FastClock()
+        )
+        try:
+            async with await psycopg.AsyncConnection.connect(database) as conn:
+                cur = await conn.execute(f"SELECT {DB_NOW}")
+                db_now = (await cur.fetchone() or [0])[0]
+            assert abs(store.clock.now_ms() - db_now) < 100
+            # A job another server made due in a minute is not promoted early here.
+            job = await other.enqueue(new_job("skew", delay=60))
+            await other._leadership.close()
+            assert await store.maintain() != {}, "the fast server should lead now"
+            assert (await store.get_job(job.job_id)).state == "scheduled"
+            # The test offset still moves it.
+            store.clock.advance(61)
+            await store.maintain()
+            assert (await store.get_job(job.job_id)).state == "pending"
+        finally:
+            await store.close()
+            await other.close()
 
     asyncio.run(main())
