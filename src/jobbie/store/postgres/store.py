@@ -341,8 +341,10 @@ class PostgresStore:
         return (await self.enqueue(job)).job_id
 
     async def readiness(self) -> Readiness:
-        # While the heartbeat fails, say so at once: a ping would wait for the pool's timeout.
+        # While the database is known to fail, say so at once: a ping would wait for the pool.
         error = self._leadership.failing
+        if error is None and self._db.unreachable:
+            error = "the database is unreachable"
         if error is None:
             try:
                 await self.ping()
