@@ -21,7 +21,7 @@ from jobbie.models import SearchRequest
 from jobbie.store.cursor import split_page
 from jobbie.store.postgres.database import migrate
 from jobbie.store.postgres.search_sql import count_sql, page_sql, where_clause
-from jobbie.store.search import search_filter
+from jobbie.store.search import SearchFilter, search_filter
 from tests.backends import PostgresUnavailable, postgres_database
 from tests.store.test_search_sql import DOCS, JQ_CASES, SORTS, _ascii_lower, _slow, _text, at
 
@@ -84,11 +84,20 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def read_page(conn: Conn, f: SearchFilter) -> list[dict[str, Any]]:
+    """Up to `limit + 1` rows of a page, in order, as `queries.read_page` reads them."""
+    rows: list[dict[str, Any]] = []
+    for sql, params in page_sql(f):
+        rows += conn.execute(sql, params).fetchall()
+        if len(rows) > f.limit:
+            break
+    return rows[: f.limit + 1]
+
+
 def ids(conn: Conn, **fields: Any) -> set[str]:
     """The ids a search with these request fields returns (one page of up to 1000)."""
     f = search_filter(SearchRequest(limit=1000, **fields))
-    sql, params = page_sql(f)
-    rows = conn.execute(sql, params).fetchall()
+    rows = read_page(conn, f)
     assert len(rows) <= 1000
     count, count_params = count_sql(f)
     found = conn.execute(count, count_params).fetchone()
@@ -219,7 +228,7 @@ def test_user_strings_are_bound_never_spliced(conn: Conn) -> None:
             tags={evil: evil},
         )
     )
-    sql, params = page_sql(f)
+    [(sql, params)] = page_sql(f)
     assert evil not in sql and "OR 1=1" not in sql
     assert evil in params
     assert ids(conn, payload_jq=f'.a == "{evil}"', unique_key=evil) == {a}
@@ -354,8 +363,7 @@ def _walk(conn: Conn, limit: int, between: Any = None, **fields: Any) -> list[st
     for page in range(1000):
         req = SearchRequest(limit=limit, cursor=cursor, **fields)
         f = search_filter(req)
-        sql, params = page_sql(f)
-        rows, cursor = split_page(f, conn.execute(sql, params).fetchall())
+        rows, cursor = split_page(f, read_page(conn, f))
         seen += [row["id"] for row in rows]
         if cursor is None:
             return seen

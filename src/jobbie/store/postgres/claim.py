@@ -149,12 +149,14 @@ async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], i
         if config["max_concurrency"] is not None or throttled:
             await tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_lock_key(queue),))
         if config["max_concurrency"] is not None:
+            # Read after the lock: this statement sees every claim that held it before.
             row = await tx.one(
-                "SELECT COALESCE(sum(n), 0) AS n FROM queue_counts"
+                "SELECT COALESCE(sum(n), 0)::bigint AS n FROM queue_counts"
                 " WHERE queue = %s AND state = 'active'",
                 (queue,),
             )
-            room = min(room, config["max_concurrency"] - (row["n"] if row else 0))
+            assert row is not None
+            room = min(room, config["max_concurrency"] - row["n"])
         if throttled:
             window = config["rate_window_ms"]
             row = await tx.one(

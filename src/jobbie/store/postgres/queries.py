@@ -19,7 +19,7 @@ from jobbie.store.cursor import split_page
 from jobbie.store.params import BulkSpec
 from jobbie.store.postgres.bulk import job_id_params, match_clause
 from jobbie.store.postgres.search_sql import count_sql, page_sql
-from jobbie.store.postgres.tx import Tx
+from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import (
     batch_from_record,
     bulk_status_from_record,
@@ -144,7 +144,7 @@ async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
 
 async def search(tx: Tx, f: SearchFilter) -> tuple[list[Job], int, str | None]:
     """One page of matching jobs (with their errors), the total, and the next cursor."""
-    rows, cursor = split_page(f, await tx.all(*page_sql(f)))
+    rows, cursor = split_page(f, await read_page(tx, f))
     counted = await tx.one(*count_sql(f))
     total = counted["n"] if counted else 0
     errors: dict[str, list[JobError]] = {}
@@ -157,6 +157,16 @@ async def search(tx: Tx, f: SearchFilter) -> tuple[list[Job], int, str | None]:
             )
         )
     return [job_from_record(r, errors.get(r["id"], [])) for r in rows], total, cursor
+
+
+async def read_page(tx: Tx, f: SearchFilter) -> list[Row]:
+    """Up to `limit + 1` rows of a search page, in page order."""
+    rows: list[Row] = []
+    for sql, params in page_sql(f):
+        rows += await tx.all(sql, params)
+        if len(rows) > f.limit:
+            break
+    return rows[: f.limit + 1]
 
 
 async def get_schedule(tx: Tx, schedule_id: str) -> Schedule:

@@ -27,7 +27,7 @@ from decimal import Decimal
 import msgspec
 
 from jobbie.store import jq
-from jobbie.store.cursor import NULLABLE_SORTS, Cursor
+from jobbie.store.cursor import NULLABLE_SORTS
 from jobbie.store.search import SearchFilter
 
 __all__ = [
@@ -46,6 +46,8 @@ _TIME_COLUMNS = {
     "completed": "completed_at",
     "expire": "expire_at",
 }
+# Nullable sort columns that an index on (state, column) or by state serves.
+_STATE_INDEXED = frozenset({"completed_at", "scheduled_at"})
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # SQLite's LIKE folds ASCII letters only; translate() does exactly that, ILIKE would fold more.
 _ASCII_FOLD = f"'{_UPPER}', '{_UPPER.lower()}'"
@@ -114,39 +116,54 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
     return " AND ".join(conds) or "true", params
 
 
-def page_sql(f: SearchFilter) -> tuple[str, list[object]]:
-    """SELECT one page: `limit + 1` rows, so that an extra row tells the caller `has_more`."""
+def page_sql(f: SearchFilter) -> list[tuple[str, list[object]]]:
+    """The SELECTs of one page, each of up to `limit + 1` rows in page order: run them in
+    turn until `limit + 1` rows are read (an extra row tells the caller `has_more`).
+
+    A nullable sort column needs two: NULL sorts below every value (first ascending, last
+    descending, as SQLite orders), the opposite of PostgreSQL's default, and `NULLS LAST` would
+    keep an index from giving the order. So the rows with a value and the NULL rows are read
+    apart, each in plain index order, and the second only when the first ran short.
+    """
     where, params = where_clause(f)
-    if f.cursor is not None:
-        where += f" AND {_after(f.sort, f.cursor)}"
-        params += [v for v in (f.cursor.key, f.cursor.seq) if v is not None]
-    direction = "DESC" if f.descending else "ASC"
-    nulls = ""
-    if f.sort in NULLABLE_SORTS:  # NULL sorts below every value, as in SQLite
-        nulls = " NULLS LAST" if f.descending else " NULLS FIRST"
-    order = f"{f.sort} {direction}{nulls}, seq {direction}"
-    return f"SELECT * FROM jobs WHERE {where} ORDER BY {order} LIMIT %s", [*params, f.limit + 1]
+    column, limit, cursor = f.sort, f.limit + 1, f.cursor
+    direction, beyond = ("DESC", "<") if f.descending else ("ASC", ">")
+    if column not in NULLABLE_SORTS:
+        if cursor is not None:
+            where += f" AND ({column}, seq) {beyond} (%s, %s)"
+            params = [*params, cursor.key, cursor.seq]
+        order = f"{column} {direction}, seq {direction}"
+        return [(f"SELECT * FROM jobs WHERE {where} ORDER BY {order} LIMIT %s", [*params, limit])]
+    parts: dict[bool, tuple[str, list[object]]] = {}  # NULL part? -> (SELECT, params)
+    # A cursor in the NULL rows leaves no valued row after it descending, and vice versa.
+    if cursor is None or cursor.key is not None or not f.descending:
+        cond, args = f"{column} IS NOT NULL", list(params)
+        if cursor is not None and cursor.key is not None:
+            cond += f" AND ({column}, seq) {beyond} (%s, %s)"
+            args += [cursor.key, cursor.seq]
+        parts[False] = (f"{cond} ORDER BY {column} {direction}, seq {direction}", args)
+    if cursor is None or cursor.key is None or f.descending:
+        cond, args = f"{column} IS NULL", list(params)
+        if cursor is not None and cursor.key is None:
+            cond += f" AND seq {beyond} %s"
+            args.append(cursor.seq)
+        # Equal NULLs: ordered by seq alone. Naming the column too changes only the plan: a
+        # state filter makes (state, completed_at) and jobs_due (scheduled_at) find the few
+        # NULL rows of those states at once, where seq order would walk every job.
+        ordered = f"{column} {direction}, " if f.states and column in _STATE_INDEXED else ""
+        parts[True] = (f"{cond} ORDER BY {ordered}seq {direction}", args)
+    return [
+        (f"SELECT * FROM jobs WHERE {where} AND {tail} LIMIT %s", [*args, limit])
+        for is_null in ((False, True) if f.descending else (True, False))
+        if is_null in parts
+        for tail, args in (parts[is_null],)
+    ]
 
 
 def count_sql(f: SearchFilter) -> tuple[str, list[object]]:
     """SELECT count(*) of every job the filter matches (the response's `total`)."""
     where, params = where_clause(f)
     return f"SELECT count(*) AS n FROM jobs WHERE {where}", params
-
-
-def _after(column: str, cursor: Cursor) -> str:
-    """Rows strictly after the cursor in (column, seq) order; NULL sorts below every value.
-    The parameters are the cursor's key (when not None) and then its seq."""
-    less = cursor.descending
-    if column not in NULLABLE_SORTS:
-        return f"({column}, seq) {'<' if less else '>'} (%s, %s)"
-    if cursor.key is None:
-        if less:  # the NULL rows come last: only those further on remain
-            return f"({column} IS NULL AND seq < %s)"
-        return f"(({column} IS NULL AND seq > %s) OR {column} IS NOT NULL)"
-    if less:
-        return f"(({column}, seq) < (%s, %s) OR {column} IS NULL)"
-    return f"({column}, seq) > (%s, %s)"
 
 
 def clean_text(text: str) -> str:
