@@ -2,8 +2,8 @@
 no job, a new leader takes over, cron fires once, limits hold across servers, and a long-poll
 on one server wakes for an enqueue on another.
 
-`JOBBIE_CLUSTER_RUNS` sets how many kill -9 runs the drain test makes (1 in `make test`, 10
-in `make soak`), `JOBBIE_CLUSTER_JOBS` how many jobs each run enqueues.
+`JOBBIE_CLUSTER_RUNS` sets how many kill -9 runs the drain test makes (1 by default, 3 in CI,
+10 in `make soak`), `JOBBIE_CLUSTER_JOBS` how many jobs each run enqueues.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ from tests.integration.cluster import (
     wait_for_leader,
 )
 from tests.integration.faultload import report
+from tests.integration.sse import open_stream
 from tests.serverproc import ServerProcess
 
-RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "1"))
+RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "3" if os.environ.get("CI") else "1"))
 JOBS = int(os.environ.get("JOBBIE_CLUSTER_JOBS", "2000"))
 # Short leases, so a job whose fetch answer died with its server comes back soon.
 LEASE_S = 5
@@ -282,8 +283,16 @@ def test_a_new_leader_takes_over_within_seconds_of_a_kill_9(tmp_path: Path) -> N
             lambda: len(cluster_status(survivors[1].url)["nodes"]) == 2, 20, step=0.5
         ), cluster_status(survivors[1].url)
         assert new in {f"127.0.0.1:{p.port}" for p in survivors}
-    report("leader-failover", failover_s=round(failover_s, 2))
-    print(f"leader failover after kill -9: {failover_s:.2f} s")
+        # A leader that shuts down cleanly hands over at once: the last server leads at its
+        # next pass, without waiting for the lease to run out.
+        leaving = by_address(procs, new)
+        [last] = [p for p in survivors if p is not leaving]
+        assert leaving.terminate() == 0
+        stopped = time.monotonic()
+        assert wait_until(lambda: leader_address(last.url) == f"127.0.0.1:{last.port}", 10)
+        handover_s = time.monotonic() - stopped
+    report("leader-failover", failover_s=round(failover_s, 2), handover_s=round(handover_s, 2))
+    print(f"leader failover after kill -9: {failover_s:.2f} s; after SIGTERM: {handover_s:.2f} s")
 
 
 def test_cluster_status_lists_every_server_and_the_leader(tmp_path: Path) -> None:
@@ -452,6 +461,8 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
     queue = "cluster.wake"
     latencies = []
     with servers(tmp_path, shared_database(tmp_path), count=2) as (a, b):
+        # An event stream on B hears of A's commits too.
+        stream = open_stream(b.url, f"/api/v1/events?queue={queue}&type=enqueued")
         for round_ in range(5):
             with ThreadPoolExecutor(1) as pool:
                 parked = pool.submit(
@@ -470,7 +481,14 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
                 latencies.append(time.monotonic() - enqueued_at)
             assert got.status_code == 200, got.text
             assert got.json()["job_id"] == resp.json()["job_id"]
-    # Well under the fallback poll's period (1.5 s): the notification woke it.
+        seen = b""
+        while seen.count(b"event: enqueued") < 5:
+            chunk = stream.recv(1 << 16)
+            assert chunk, seen
+            seen += chunk
+        stream.close()
+    # Well under the fallback poll's period (1.5 s): the notification woke it. (Generous
+    # bounds: this includes the enqueue's own round trip on a shared, busy machine.)
     assert max(latencies) < 1.0, latencies
-    assert statistics.median(latencies) < 0.25, latencies
+    assert statistics.median(latencies) < 0.5, latencies
     report("cross-server-wake", median_ms=round(statistics.median(latencies) * 1000, 1))

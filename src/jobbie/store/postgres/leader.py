@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 from jobbie.errors import Unavailable
 from jobbie.models import ClusterNode
@@ -30,8 +29,9 @@ LEADER = "scheduler"
 LEADER_TTL_MS = 3000
 HEARTBEAT_S = 1.0
 NODE_TTL_MS = 10_000
-# A skew measured over a slower round trip than this is too uncertain to use.
-_SKEW_MAX_RTT_MS = 50
+# A skew measured over a slower round trip than this is too uncertain to use (a distant
+# database's 100 ms still tells a clock that is seconds off).
+_SKEW_MAX_RTT_MS = 1000
 _SKEW_SAMPLES = 3
 
 # The database's clock in epoch milliseconds, advancing within a transaction.
@@ -47,6 +47,9 @@ class Leadership:
         self.address = address
         self._task: asyncio.Task[None] | None = None
         self._leading = False
+        # Why the last heartbeat failed (None: it worked): readiness answers from it at once
+        # rather than wait for the database again.
+        self.failing: str | None = None
 
     async def start(self) -> None:
         """Measure the clock skew, join the cluster, and keep the heartbeat going."""
@@ -107,7 +110,13 @@ class Leadership:
             try:
                 await self._heartbeat()
             except Unavailable as exc:
-                log.debug("heartbeat failed: %s", exc.message)
+                if self.failing is None:
+                    log.warning("heartbeat failed: %s", exc.message)
+                self.failing = exc.message
+            else:
+                if self.failing is not None:
+                    log.info("heartbeat works again")
+                self.failing = None
 
     async def _heartbeat(self) -> None:
         """Refresh this node's row, renew a leadership it holds, forget departed nodes, and
@@ -135,18 +144,23 @@ class Leadership:
         """Set `DbClock.skew_ms` from the quickest of a few round trips. The database read
         its clock somewhere within the round trip: the estimate is good to half of it, so a
         change within that is noise and is ignored (the clock does not jitter)."""
+        clock = self._db.clock
+
+        def local_ms() -> int:
+            # This machine's clock as the DbClock wraps it, without the skew or test offset.
+            return clock.now_ms() - clock.skew_ms - clock.offset_ms
+
         best: tuple[int, int] | None = None  # (round trip, skew)
         for _ in range(_SKEW_SAMPLES):
-            before = time.time_ns() // 1_000_000
+            before = local_ms()
             row = await tx.one(f"SELECT {DB_NOW} AS now")
-            after = time.time_ns() // 1_000_000
+            after = local_ms()
             assert row is not None
             sample = (after - before, row["now"] - (before + after) // 2)
             if best is None or sample[0] < best[0]:
                 best = sample
         assert best is not None
         rtt, skew = best
-        clock = self._db.clock
         if rtt <= _SKEW_MAX_RTT_MS and abs(skew - clock.skew_ms) > rtt // 2 + 1:
             clock.skew_ms = skew
 

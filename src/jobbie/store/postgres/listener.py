@@ -84,10 +84,13 @@ class Listener:
                     log.info("listening for other servers' commits again")
                     # Whatever was notified while we were away is found by polling now.
                     self._poll_now.set()
+                self._db.unreachable = False
                 delay = _BACKOFF_S[0]
                 async for notice in conn.notifies():
                     self._handle(notice.payload)
             except (Unavailable, psycopg.Error, OSError, TimeoutError) as exc:
+                # Requests now give up on the pool quickly rather than wait its full timeout.
+                self._db.unreachable = True
                 log.warning("LISTEN connection lost, reconnecting: %s", exc)
             finally:
                 if conn is not None:

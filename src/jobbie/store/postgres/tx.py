@@ -44,6 +44,9 @@ CHANNEL = "jobbie"
 # NOTIFY payloads are limited to 8000 bytes; a bigger wake-up becomes "wake everything".
 _MAX_PAYLOAD = 7000
 _ATTEMPTS = 5
+# While the database is known to be unreachable, a request waits this long at most for a
+# connection (not the pool's full timeout), so it answers 503 quickly.
+UNREACHABLE_WAIT_S = 1.0
 
 
 class DbClock(Clock):
@@ -117,6 +120,11 @@ class Database:
         self.clock = clock
         self.node_id = node_id
         self._on_commit = on_commit
+        # Set by the listener while its own connection to the database is down.
+        self.unreachable = False
+
+    def _connection(self) -> Any:
+        return self.pool.connection(timeout=UNREACHABLE_WAIT_S if self.unreachable else None)
 
     async def write(self, op: Callable[[Tx], Awaitable[T]], what: str = "write") -> T:
         """Run `op` in a transaction and commit; retried whole on serialization failures."""
@@ -124,7 +132,7 @@ class Database:
             try:
                 async with (
                     translating(what),
-                    self.pool.connection() as conn,
+                    self._connection() as conn,
                     conn.transaction(),
                 ):
                     tx = Tx(conn, self.clock.now_ms())
@@ -144,7 +152,7 @@ class Database:
     async def read(self, op: Callable[[Tx], Awaitable[T]], what: str = "read") -> T:
         """Run `op` on a connection without a transaction (each statement sees the latest
         committed data); for reads only."""
-        async with translating(what), self.pool.connection() as conn:
+        async with translating(what), self._connection() as conn:
             return await op(Tx(conn, self.clock.now_ms()))
 
     async def announce(self, wake: Wakes, *, sequence: bool = True) -> None:
