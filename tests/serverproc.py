@@ -39,8 +39,12 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         test_clock: bool = True,
         prefix: tuple[str, ...] = (),
+        database: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        # The `--database` URL; by default the test backend's store for `data_dir`. Servers
+        # given one URL share a database (PostgreSQL).
+        self.database = database
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.scheduler_interval = scheduler_interval
@@ -65,7 +69,7 @@ class ServerProcess:
             "--data-dir",
             str(self.data_dir),
             "--database",
-            server_database(self.data_dir),
+            self.database or server_database(self.data_dir),
             "--scheduler-interval",
             str(self.scheduler_interval),
             *(["--test-clock"] if self.test_clock else []),

@@ -55,6 +55,10 @@ def status(
         paused = sum(1 for q in queues if q.paused or q.draining)
         running = sum(w.active_jobs for w in workers)
         console.print(f"server   {server} {health.status} ({cluster.backend}, {nodes})")
+        if cluster.mode == "cluster":
+            for node in cluster.nodes:
+                role = "leader" if node.leader else "follower"
+                console.print(f"node     {node.id} at {node.address or '?'} ({role})")
         console.print("jobs     " + ", ".join(f"{n:,} {s}" for s, n in totals.items() if n))
         console.print(f"queues   {len(queues)} ({paused} paused or draining)")
         console.print(f"workers  {len(workers)} ({running:,} jobs running)")

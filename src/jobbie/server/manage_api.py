@@ -168,13 +168,19 @@ async def list_workers(request: Request) -> Response:
 
 
 async def cluster_status(request: Request) -> Response:
-    """A single node: this one, leading (it runs the scheduler)."""
+    """The servers sharing the database, or this one alone, leading (it runs the scheduler)."""
     rt = runtime(request)
-    now = rt.clock.now_ms()
+    backend = store(request).backend
+    nodes = await store(request).cluster_nodes()
+    if nodes is not None:
+        return json_response(ClusterStatus(mode="cluster", backend=backend, nodes=nodes))
     node = ClusterNode(
-        id=rt.settings.node_id, address=rt.settings.bind, leader=True, last_seen=rfc3339(now) or ""
+        id=rt.settings.node_id,
+        address=rt.settings.bind,
+        leader=True,
+        last_seen=rfc3339(rt.clock.now_ms()) or "",
     )
-    return json_response(ClusterStatus(mode="single", backend=store(request).backend, nodes=[node]))
+    return json_response(ClusterStatus(mode="single", backend=backend, nodes=[node]))
 
 
 async def create_schedule(request: Request) -> Response:

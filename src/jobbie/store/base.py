@@ -41,6 +41,7 @@ from jobbie.models import (
     BulkAccepted,
     BulkResponse,
     BulkStatus,
+    ClusterNode,
     EnqueueBatchResponse,
     EnqueueResponse,
     EventMessage,
@@ -333,6 +334,11 @@ class Store(Protocol):
         """Whether writes work now and the writer runs; never raises. While writes fail the
         backend probes with a small write every few seconds, so this turns ready again on
         its own once they work."""
+        ...
+
+    async def cluster_nodes(self) -> list[ClusterNode] | None:
+        """The live servers sharing this database, the scheduler's leader flagged; None for a
+        backend that one server owns alone (SQLite)."""
         ...
 
     async def maintain(self) -> dict[str, int]:

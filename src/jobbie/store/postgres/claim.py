@@ -1,13 +1,292 @@
-"""STUB: to be written (PostgreSQL claim)."""
+"""Handing jobs to workers: the fetch claim, heartbeats and worker tracking.
+
+Many servers claim from one table at once. A claim locks the jobs it takes with
+`FOR UPDATE SKIP LOCKED` (a claimer never waits for, nor takes, a job another one is taking)
+inside a MATERIALIZED CTE, so the locking scan runs exactly once whatever plan the UPDATE gets;
+the same statement leases the locked jobs within the byte budget and reports expired ones.
+
+A queue with a concurrency limit or a throttle is claimed under a transaction-scoped advisory
+lock named after it: claims of that queue take turns across all servers, so the count of
+active jobs (or of hand-outs in the window) read after taking the lock stays true until the
+claim commits. Unlimited queues take no such lock.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 
-async def claim(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("claim.claim")
+from jobbie.models import FetchedJob
+from jobbie.store.base import Claim
+from jobbie.store.leases import lease_holds
+from jobbie.store.params import Fence, FetchParams, HeartbeatParams
+from jobbie.store.postgres.effects import record_events
+from jobbie.store.postgres.finish import expire_waiting_job, job_columns
+from jobbie.store.postgres.tx import Row, Tx
+from jobbie.store.records import fetched_job_from_record
+from jobbie.store.states import EventType, State, transition
+
+# Enough rounds to step over a few expired jobs at the head of a queue; the sweep takes the rest.
+_MAX_ROUNDS = 4
+# A fetch leases pending jobs (checked against the lifecycle once, at import).
+_LEASED_FROM = State.PENDING
+transition(_LEASED_FROM, State.ACTIVE)
+_WORKER_SEEN_MS = 1000
+
+# The best jobs of each queue not being claimed elsewhere: `take` of queue `name`, most urgent
+# then oldest (the jobs_pending index), locked. Expired ones are returned for dead-lettering;
+# the others are leased in (priority, seq) order while their payloads and checkpoints fit the
+# budget (the first job of a fetch always does). Locked jobs not leased stay pending.
+_CLAIM = f"""
+WITH picked AS MATERIALIZED (
+    SELECT c.* FROM unnest(%s::text[], %s::int[]) AS q(name, take)
+    CROSS JOIN LATERAL (
+        SELECT seq, priority, expire_at,
+            octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
+        FROM jobs WHERE queue = q.name AND state = '{_LEASED_FROM.value}'
+        ORDER BY priority, seq LIMIT q.take FOR UPDATE SKIP LOCKED
+    ) AS c
+), ranked AS (
+    SELECT seq, expired,
+        sum(size) FILTER (WHERE NOT expired) OVER w AS running,
+        count(*) FILTER (WHERE NOT expired) OVER w AS n
+    FROM (SELECT *, COALESCE(expire_at <= %s, false) AS expired FROM picked) AS p
+    WINDOW w AS (ORDER BY priority, seq)
+), leased AS (
+    UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = %s,
+        worker_hostname = %s, started_at = %s, lease_expires_at = %s, lease_duration_ms = %s
+    FROM ranked
+    WHERE jobs.seq = ranked.seq AND jobs.state = '{_LEASED_FROM.value}' AND NOT ranked.expired
+        AND (%s::bigint IS NULL OR ranked.running <= %s::bigint OR (%s AND ranked.n = 1))
+    RETURNING jobs.seq, jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_retries,
+        jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at
+)
+SELECT 'leased' AS outcome, * FROM leased
+UNION ALL
+SELECT CASE WHEN expired THEN 'expired' ELSE 'over budget' END, seq,
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq)
+"""
+
+# Pending jobs of several queues, best first, without locking: which queues a claim takes from.
+_CANDIDATES = """
+SELECT q.name AS queue FROM unnest(%s::text[], %s::int[]) AS q(name, room)
+CROSS JOIN LATERAL (
+    SELECT priority, seq FROM jobs WHERE queue = q.name AND state = 'pending'
+    ORDER BY priority, seq LIMIT q.room
+) AS c
+ORDER BY c.priority, c.seq LIMIT %s
+"""
 
 
-async def heartbeat(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("claim.heartbeat")
+@dataclass(slots=True)
+class _Open:
+    """A queue a claim may take from: how many jobs at most, and whether each is counted in
+    the throttle window."""
+
+    room: int
+    throttled: bool
+
+
+def _lock_key(queue: str) -> str:
+    return f"jobbie.queue:{queue}"
+
+
+async def claim(tx: Tx, params: FetchParams) -> Claim:
+    """Lease up to `params.count` jobs: most urgent first, then FIFO, across the queues."""
+    jobs: list[FetchedJob] = []
+    opened, retry_at = await _open_queues(tx, params)
+    for _ in range(_MAX_ROUNDS):
+        wanted = params.count - len(jobs)
+        rooms = {queue: min(wanted, o.room) for queue, o in opened.items() if o.room > 0}
+        if wanted <= 0 or not rooms:
+            break
+        budget = None
+        if params.max_bytes is not None:
+            budget = params.max_bytes - sum(len(j.payload) + len(j.checkpoint) for j in jobs)
+        takes = await _takes(tx, rooms, wanted)
+        leased, expired, over = await _lease(tx, params, takes, budget, first=not jobs)
+        jobs.extend(leased)
+        by_queue = Counter(job.queue for job in leased)
+        for queue, n in by_queue.items():
+            opened[queue].room -= n
+        throttled = [
+            (queue, tx.now)
+            for queue, n in by_queue.items()
+            if opened[queue].throttled
+            for _ in range(n)
+        ]
+        if throttled:
+            await tx.many("INSERT INTO rate_limit_window (queue, at) VALUES (%s, %s)", throttled)
+        # Another round only to step over expired jobs; a full budget ends the fetch.
+        if not expired or over:
+            break
+    if jobs:
+        record_events(tx, EventType.STARTED, ((job.job_id, job.queue) for job in jobs))
+    await touch_worker(tx, params.worker_id, params.hostname, list(params.queues))
+    return Claim(jobs=jobs, retry_at=None if jobs else retry_at)
+
+
+async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], int | None]:
+    """The queues that may hand out jobs now, with their room under each queue's pause,
+    drain, concurrency limit and throttle; and when the first closed throttle reopens.
+    Limited queues are locked (in name order, so claims cannot deadlock on them) before their
+    active jobs and window are counted."""
+    configs = await tx.all(
+        "SELECT name, paused, draining, max_concurrency, rate_limit, rate_window_ms"
+        " FROM queues WHERE name = ANY(%s) AND NOT paused AND NOT draining",
+        (list(params.queues),),
+    )
+    opened: dict[str, _Open] = {}
+    retry_at: int | None = None
+    for config in sorted(configs, key=lambda c: str(c["name"])):
+        queue = config["name"]
+        room = params.count
+        throttled = config["rate_limit"] is not None
+        if config["max_concurrency"] is not None or throttled:
+            await tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_lock_key(queue),))
+        if config["max_concurrency"] is not None:
+            row = await tx.one(
+                "SELECT COALESCE(sum(n), 0) AS n FROM queue_counts"
+                " WHERE queue = %s AND state = 'active'",
+                (queue,),
+            )
+            room = min(room, config["max_concurrency"] - (row["n"] if row else 0))
+        if throttled:
+            window = config["rate_window_ms"]
+            row = await tx.one(
+                "SELECT count(*) AS used, min(at) AS oldest FROM rate_limit_window"
+                " WHERE queue = %s AND at > %s",
+                (queue, tx.now - window),
+            )
+            assert row is not None
+            left = config["rate_limit"] - row["used"]
+            if left <= 0:
+                reopen = row["oldest"] + window
+                retry_at = reopen if retry_at is None else min(retry_at, reopen)
+                continue
+            room = min(room, left)
+        if room > 0:
+            opened[queue] = _Open(room=room, throttled=throttled)
+    return opened, retry_at
+
+
+async def _takes(tx: Tx, rooms: dict[str, int], wanted: int) -> dict[str, int]:
+    """How many jobs to take from each queue: the queues of the `wanted` most urgent, oldest
+    pending jobs (read without locking: cheap index reads)."""
+    if len(rooms) == 1:
+        return rooms
+    names = list(rooms)
+    rows = await tx.all(_CANDIDATES, (names, [rooms[name] for name in names], wanted))
+    return dict(Counter(row["queue"] for row in rows))
+
+
+async def _lease(
+    tx: Tx, params: FetchParams, takes: dict[str, int], budget: int | None, *, first: bool
+) -> tuple[list[FetchedJob], bool, bool]:
+    """Lock and lease the best jobs, `takes[queue]` at most from each queue; dead-letter the
+    expired ones found. Only the `first` job of a fetch may pass the byte budget. Returns
+    (jobs in claim order, whether any expired, whether the budget left some out)."""
+    if not takes:
+        return [], False, False
+    names = list(takes)
+    rows = await tx.all(
+        _CLAIM,
+        (
+            names,
+            [takes[name] for name in names],
+            tx.now,
+            params.worker_id,
+            params.hostname,
+            tx.now,
+            tx.now + params.lease_ms,
+            params.lease_ms,
+            budget,
+            budget,
+            first,
+        ),
+    )
+    leased = sorted((r for r in rows if r["outcome"] == "leased"), key=_claim_order)
+    expired = [r["seq"] for r in rows if r["outcome"] == "expired"]
+    if expired:
+        # Still locked by this transaction (and pending), so these guarded updates hold.
+        for row in await tx.all(
+            f"SELECT {job_columns()} FROM jobs WHERE seq = ANY(%s) ORDER BY seq", (expired,)
+        ):
+            await expire_waiting_job(tx, row)
+    over = any(r["outcome"] == "over budget" for r in rows)
+    jobs = [fetched_job_from_record(row, params.lease_ms) for row in leased]
+    return jobs, bool(expired), over
+
+
+def _claim_order(row: Row) -> tuple[int, int]:
+    return row["priority"], row["seq"]
+
+
+async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
+    """Extend the caller's leases, save progress and checkpoints; answer ok, cancel or lost."""
+    answers: dict[str, str] = {}
+    for entry in params.jobs:
+        row = await tx.one(
+            "SELECT seq, id, state, worker_id, attempt, lease_expires_at, lease_duration_ms,"
+            " cancel_requested FROM jobs WHERE id = %s",
+            (entry.job_id,),
+        )
+        fence = Fence(worker_id=params.worker_id, attempt=entry.attempt)
+        # A heartbeat never revives an expired lease.
+        if row is None or not lease_holds(row, fence, tx.now):
+            answers[entry.job_id] = "lost"
+            continue
+        cur = await tx.execute(
+            "UPDATE jobs SET lease_expires_at = %s, progress = COALESCE(%s, progress),"
+            " checkpoint = COALESCE(%s, checkpoint) WHERE seq = %s AND state = 'active'"
+            " AND attempt = %s",
+            (
+                tx.now + row["lease_duration_ms"],
+                entry.progress,
+                entry.checkpoint,
+                row["seq"],
+                row["attempt"],
+            ),
+        )
+        if not cur.rowcount:
+            answers[entry.job_id] = "lost"
+        else:
+            answers[entry.job_id] = "cancel" if row["cancel_requested"] else "ok"
+    if params.worker_id is not None:
+        await touch_worker(tx, params.worker_id, None, None)
+    return answers
+
+
+# When each worker was last recorded, per database (this process may serve several).
+_seen: dict[tuple[Any, ...], int] = {}
+
+
+async def touch_worker(
+    tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None
+) -> None:
+    """Record that a worker was seen (its hostname and queues when it says them).
+
+    A worker that fetches in a tight loop is recorded at most once a second by this server:
+    `last_seen` is for humans and the worker list, not worth a write per fetch.
+    """
+    queues_json = None if queues is None else msgspec.json.encode(queues).decode()
+    info = tx.conn.info
+    key = (info.host, info.port, info.dbname, worker_id, hostname, queues_json)
+    last = _seen.get(key)
+    if last is not None and 0 <= tx.now - last < _WORKER_SEEN_MS:
+        return
+    if len(_seen) > 10_000:
+        _seen.clear()
+    _seen[key] = tx.now
+    await tx.execute(
+        "INSERT INTO workers (id, hostname, queues, last_seen, started_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+        " hostname = COALESCE(excluded.hostname, workers.hostname),"
+        " queues = CASE WHEN %s THEN excluded.queues ELSE workers.queues END,"
+        " last_seen = excluded.last_seen",
+        (worker_id, hostname, queues_json or "[]", tx.now, tx.now, queues is not None),
+    )

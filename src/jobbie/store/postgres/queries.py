@@ -1,57 +1,193 @@
-"""STUB: to be written (PostgreSQL queries)."""
+"""Reads, each statement on its own (no transaction): rows become wire models through
+`jobbie.store.records`."""
 
 from __future__ import annotations
 
-from typing import Any
+from jobbie.errors import NotFound
+from jobbie.models import (
+    Batch,
+    BulkStatus,
+    EventMessage,
+    Job,
+    JobDetail,
+    JobError,
+    Queue,
+    Schedule,
+    WorkerInfo,
+)
+from jobbie.store.cursor import split_page
+from jobbie.store.params import BulkSpec
+from jobbie.store.postgres.bulk import match_clause
+from jobbie.store.postgres.search_sql import count_sql, page_sql
+from jobbie.store.postgres.tx import Tx
+from jobbie.store.records import (
+    batch_from_record,
+    bulk_status_from_record,
+    event_message_from_record,
+    group_errors,
+    job_detail,
+    job_error_from_record,
+    job_event_from_record,
+    job_from_record,
+    queue_from_records,
+    schedule_from_record,
+    worker_from_record,
+)
+from jobbie.store.search import SearchFilter
 
 
-async def count_matches(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.count_matches")
+async def job_errors(tx: Tx, job_id: str) -> list[JobError]:
+    rows = await tx.all(
+        "SELECT attempt, error, backtrace, at FROM job_errors WHERE job_id = %s ORDER BY id",
+        (job_id,),
+    )
+    return [job_error_from_record(r) for r in rows]
 
 
-async def get_batch(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.get_batch")
+async def get_job(tx: Tx, job_id: str) -> JobDetail:
+    """A job with its error history and event timeline (oldest first)."""
+    row = await tx.one("SELECT * FROM jobs WHERE id = %s", (job_id,))
+    if row is None:
+        raise NotFound(f"job {job_id} not found")
+    job = job_from_record(row, await job_errors(tx, job_id))
+    events = await tx.all(
+        "SELECT id, type, at, data FROM events WHERE job_id = %s ORDER BY id", (job_id,)
+    )
+    return job_detail(job, [job_event_from_record(r) for r in events])
 
 
-async def get_bulk(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.get_bulk")
+async def get_queue(tx: Tx, name: str, now: int) -> Queue:
+    """One queue, as listed."""
+    for queue in await list_queues(tx, now, only=name):
+        return queue
+    raise NotFound(f"queue {name} not found")
 
 
-async def get_job(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.get_job")
+async def list_queues(tx: Tx, now: int, only: str | None = None) -> list[Queue]:
+    """Every known queue with its counts, totals, limits and oldest pending age.
+
+    Counts and totals are the sums of their slots (see 001_initial.sql), so this never scans
+    `jobs`; the oldest pending job is one index probe per queue (jobs_queue_state).
+    """
+    where, args = ("WHERE queue = %s", (only,)) if only is not None else ("", ())
+    counts: dict[str, dict[str, int]] = {}
+    for row in await tx.all(
+        f"SELECT queue, state, sum(n)::bigint AS n FROM queue_counts {where} GROUP BY queue, state",
+        args,
+    ):
+        counts.setdefault(row["queue"], {})[row["state"]] = row["n"]
+    totals = {
+        row["queue"]: row
+        for row in await tx.all(
+            "SELECT queue, sum(enqueued)::bigint AS enqueued, sum(completed)::bigint AS completed,"
+            " sum(failed)::bigint AS failed, sum(dead)::bigint AS dead"
+            f" FROM queue_stats {where} GROUP BY queue",
+            args,
+        )
+    }
+    name_filter = "WHERE q.name = %s" if only is not None else ""
+    rows = await tx.all(
+        "SELECT q.*, (SELECT min(created_at) FROM jobs"
+        "  WHERE jobs.queue = q.name AND jobs.state = 'pending') AS oldest_pending"
+        f' FROM queues AS q {name_filter} ORDER BY q.name COLLATE "C"',
+        args,
+    )
+    return [
+        queue_from_records(
+            row, counts.get(row["name"], {}), totals.get(row["name"]), row["oldest_pending"], now
+        )
+        for row in rows
+    ]
 
 
-async def get_queue(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.get_queue")
+async def ping(tx: Tx) -> None:
+    await tx.one("SELECT 1")
 
 
-async def get_schedule(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.get_schedule")
+async def get_batch(tx: Tx, batch_id: str) -> Batch:
+    row = await tx.one("SELECT * FROM batches WHERE id = %s", (batch_id,))
+    if row is None:
+        raise NotFound(f"batch {batch_id} not found")
+    return batch_from_record(row)
 
 
-async def last_event_id(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.last_event_id")
+async def list_workers(tx: Tx) -> list[WorkerInfo]:
+    """Workers seen recently, with how many jobs each runs now."""
+    active = {
+        r["worker_id"]: r["n"]
+        for r in await tx.all(
+            "SELECT worker_id, count(*) AS n FROM jobs WHERE state = 'active' GROUP BY worker_id"
+        )
+    }
+    rows = await tx.all("SELECT * FROM workers ORDER BY last_seen DESC")
+    return [worker_from_record(row, active.get(row["id"], 0)) for row in rows]
 
 
-async def list_queues(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.list_queues")
+async def get_bulk(tx: Tx, bulk_id: str) -> BulkStatus:
+    row = await tx.one("SELECT * FROM bulk_operations WHERE id = %s", (bulk_id,))
+    if row is None:
+        raise NotFound(f"bulk operation {bulk_id} not found")
+    return bulk_status_from_record(row)
 
 
-async def list_schedules(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.list_schedules")
+async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
+    """(matching jobs, unknown ids) for a bulk request."""
+    if spec.job_ids is not None:
+        wanted = sorted(set(spec.job_ids))
+        row = await tx.one("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::text[])", (wanted,))
+        found = row["n"] if row else 0
+        return found, len(wanted) - found
+    sql, params = match_clause(spec)
+    row = await tx.one(f"SELECT count(*) AS n FROM jobs WHERE {sql}", params)
+    return (row["n"] if row else 0), 0
 
 
-async def list_workers(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.list_workers")
+async def search(tx: Tx, f: SearchFilter) -> tuple[list[Job], int, str | None]:
+    """One page of matching jobs (with their errors), the total, and the next cursor."""
+    rows, cursor = split_page(f, await tx.all(*page_sql(f)))
+    counted = await tx.one(*count_sql(f))
+    total = counted["n"] if counted else 0
+    errors: dict[str, list[JobError]] = {}
+    if rows:
+        errors = group_errors(
+            await tx.all(
+                "SELECT job_id, attempt, error, backtrace, at FROM job_errors"
+                " WHERE job_id = ANY(%s::text[]) ORDER BY id",
+                ([r["id"] for r in rows],),
+            )
+        )
+    return [job_from_record(r, errors.get(r["id"], [])) for r in rows], total, cursor
 
 
-async def ping(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.ping")
+async def get_schedule(tx: Tx, schedule_id: str) -> Schedule:
+    row = await tx.one("SELECT * FROM schedules WHERE id = %s", (schedule_id,))
+    if row is None:
+        raise NotFound(f"schedule {schedule_id} not found")
+    return schedule_from_record(row)
 
 
-async def read_events(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.read_events")
+async def list_schedules(tx: Tx) -> list[Schedule]:
+    rows = await tx.all('SELECT * FROM schedules ORDER BY name COLLATE "C"')
+    return [schedule_from_record(r) for r in rows]
 
 
-async def search(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("queries.search")
+async def read_events(
+    tx: Tx, after_id: int, queues: tuple[str, ...], types: tuple[str, ...], limit: int
+) -> list[EventMessage]:
+    """Events after `after_id`, oldest first, optionally only some queues and types."""
+    sql = "SELECT id, type, job_id, queue, data, at FROM events WHERE id > %s"
+    params: list[object] = [after_id]
+    if queues:
+        sql += " AND queue = ANY(%s::text[])"
+        params.append(list(queues))
+    if types:
+        sql += " AND type = ANY(%s::text[])"
+        params.append(list(types))
+    sql += " ORDER BY id LIMIT %s"
+    params.append(limit)
+    return [event_message_from_record(r) for r in await tx.all(sql, params)]
+
+
+async def last_event_id(tx: Tx) -> int:
+    row = await tx.one("SELECT coalesce(max(id), 0) AS id FROM events")
+    return int(row["id"]) if row else 0

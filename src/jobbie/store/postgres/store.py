@@ -360,7 +360,7 @@ class PostgresStore:
             error=error,
         )
 
-    async def cluster_nodes(self) -> list[ClusterNode]:
+    async def cluster_nodes(self) -> list[ClusterNode] | None:
         return await self._leadership.nodes()
 
     # --- maintenance -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from jobbie.models import (
     BulkAccepted,
     BulkResponse,
     BulkStatus,
+    ClusterNode,
     EnqueueBatchResponse,
     EnqueueResponse,
     EventMessage,
@@ -347,6 +348,9 @@ class SqliteStore:
             writer="running" if running else "stopped",
             error=error,
         )
+
+    async def cluster_nodes(self) -> list[ClusterNode] | None:
+        return None  # one server owns the database file
 
     # --- maintenance -------------------------------------------------------------------------
 

@@ -1,0 +1,448 @@
+"""Several servers on one PostgreSQL database (issue 12, part 4): the loss of a server loses
+no job, a new leader takes over, cron fires once, limits hold across servers, and a long-poll
+on one server wakes for an enqueue on another.
+
+`JOBBIE_CLUSTER_RUNS` sets how many kill -9 runs the drain test makes (1 in `make test`, 10
+in `make soak`), `JOBBIE_CLUSTER_JOBS` how many jobs each run enqueues.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.cluster import (
+    advance_all,
+    cluster_status,
+    leader_address,
+    servers,
+    shared_database,
+    wait_for_leader,
+)
+from tests.integration.faultload import report
+from tests.serverproc import ServerProcess
+
+RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "1"))
+JOBS = int(os.environ.get("JOBBIE_CLUSTER_JOBS", "2000"))
+# Short leases, so a job whose fetch answer died with its server comes back soon.
+LEASE_S = 5
+
+
+def by_address(procs: list[ServerProcess], address: str) -> ServerProcess:
+    [proc] = [p for p in procs if address == f"127.0.0.1:{p.port}"]
+    return proc
+
+
+# --- kill -9 under load ------------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """What the servers answered, shared by producer and worker threads."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    enqueued: set[str] = field(default_factory=set)
+    completed: Counter[str] = field(default_factory=Counter)  # acks answered `completed`
+    lease_lost: int = 0
+    connection_errors: int = 0
+    unavailable: int = 0  # 503s: allowed (a server between its database and a kill)
+    unexpected: list[str] = field(default_factory=list)
+
+    def note(self, what: str, resp: httpx.Response) -> None:
+        with self.lock:
+            if resp.status_code == 503:
+                self.unavailable += 1
+            else:
+                self.unexpected.append(f"{what} {resp.status_code} {resp.text[:200]}")
+
+
+class Rotation:
+    """A client's list of servers: it moves to the next one when one stops answering."""
+
+    def __init__(self, urls: list[str], start: int) -> None:
+        self.urls = urls[start:] + urls[:start]
+        self.client = httpx.Client(base_url=self.urls[0], timeout=10)
+
+    def next(self) -> None:
+        self.urls = self.urls[1:] + self.urls[:1]
+        self.client.close()
+        self.client = httpx.Client(base_url=self.urls[0], timeout=10)
+
+
+def produce(urls: list[str], start: int, numbers: range, queue: str, ledger: Ledger) -> None:
+    """Enqueue one job per number; an enqueue whose answer is lost is not sent again."""
+    servers_ = Rotation(urls, start)
+    for n in numbers:
+        body = {"queue": queue, "payload": n, "max_retries": 20, "retry_backoff": "none"}
+        try:
+            resp = servers_.client.post("/api/v1/enqueue", json=body)
+        except httpx.HTTPError:
+            with ledger.lock:
+                ledger.connection_errors += 1
+            servers_.next()
+            continue
+        if resp.status_code == 201:
+            with ledger.lock:
+                ledger.enqueued.add(resp.json()["job_id"])
+        else:
+            ledger.note("enqueue", resp)
+    servers_.client.close()
+
+
+def work(urls: list[str], start: int, queue: str, ledger: Ledger, stop: threading.Event) -> None:
+    """Fetch up to 10 jobs, ack them in one batch, until stopped."""
+    servers_ = Rotation(urls, start)
+    worker = f"w{start}-{threading.get_ident()}"
+    while not stop.is_set():
+        try:
+            resp = servers_.client.post(
+                "/api/v1/fetch",
+                json={"queues": [queue], "worker_id": worker, "timeout": 1, "count": 10,
+                      "lease_duration": LEASE_S},
+            )  # fmt: skip
+            if resp.status_code == 204:
+                continue
+            if resp.status_code != 200:
+                ledger.note("fetch", resp)
+                stop.wait(0.1)
+                continue
+            jobs = resp.json()["jobs"]
+            acks = [{"job_id": j["job_id"], "worker_id": worker, "attempt": j["attempt"]}
+                    for j in jobs]  # fmt: skip
+            resp = servers_.client.post("/api/v1/ack/batch", json={"acks": acks})
+        except httpx.HTTPError:
+            with ledger.lock:
+                ledger.connection_errors += 1
+            servers_.next()
+            continue
+        if resp.status_code != 200:
+            ledger.note("ack", resp)
+            continue
+        with ledger.lock:
+            for result in resp.json()["results"]:
+                if result["status"] == "completed":
+                    ledger.completed[result["job_id"]] += 1
+                elif result["code"] == "LEASE_LOST":
+                    ledger.lease_lost += 1
+                else:
+                    ledger.unexpected.append(f"ack result {result}")
+    servers_.client.close()
+
+
+def wait_until(condition: Any, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return bool(condition())
+
+
+@pytest.mark.parametrize("run", range(RUNS))
+def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> None:
+    queue = f"cluster.drain.{run}"
+    ledger = Ledger()
+    started = time.monotonic()
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        urls = [p.url for p in procs]
+        victim = by_address(procs, wait_for_leader(urls[0]))
+        stop = threading.Event()
+        workers = [
+            threading.Thread(target=work, args=(urls, i % 3, queue, ledger, stop), daemon=True)
+            for i in range(6)
+        ]
+        half = JOBS // 2
+        producers = [
+            threading.Thread(target=produce, args=(urls, i, numbers, queue, ledger), daemon=True)
+            for i, numbers in enumerate([range(half), range(half, JOBS)])
+        ]
+        for thread in workers + producers:
+            thread.start()
+        try:
+            # Kill the leader (it also serves a third of the clients) a third of the way in.
+            assert wait_until(lambda: sum(ledger.completed.values()) >= JOBS // 3, 40), ledger
+            victim.kill()
+            killed_at = time.monotonic()
+            for thread in producers:
+                thread.join(timeout=60)
+            assert not any(t.is_alive() for t in producers), "a producer hung"
+
+            def drained() -> bool:
+                with ledger.lock:
+                    return all(ledger.completed[j] for j in ledger.enqueued)
+
+            # Jobs whose fetch answer died with the victim come back when their lease runs out.
+            assert wait_until(drained, 40 + LEASE_S, step=0.2), (
+                f"{len([j for j in ledger.enqueued if not ledger.completed[j]])} jobs left"
+            )
+        finally:
+            stop.set()
+            for thread in workers:
+                thread.join(timeout=15)
+        assert not any(t.is_alive() for t in workers), "a worker hung"
+        survivor = next(p for p in procs if p is not victim)
+        audit = audit_jobs(survivor.url, ledger)
+        new_leader = leader_address(survivor.url)
+    assert not ledger.unexpected, ledger.unexpected[:10]
+    assert len(ledger.enqueued) >= JOBS * 0.9, "too few enqueues were answered"
+    assert new_leader not in (None, f"127.0.0.1:{victim.port}")
+    report(
+        "cluster-kill-9",
+        run=run,
+        answered_enqueues=len(ledger.enqueued),
+        completed_once=audit["completed"],
+        redelivered_after_lease_loss=audit["redelivered"],
+        lease_lost_acks=ledger.lease_lost,
+        connection_errors=ledger.connection_errors,
+        unavailable=ledger.unavailable,
+        drained_s_after_kill=round(time.monotonic() - killed_at, 1),
+        total_s=round(time.monotonic() - started, 1),
+        jobs_lost=0,
+    )
+
+
+def audit_jobs(url: str, ledger: Ledger) -> dict[str, int]:
+    """Every answered enqueue exists and is completed, completed once; a job run more than
+    once lost its lease each time before (a `lease_expired` error for each earlier attempt)."""
+    redelivered = 0
+
+    def check(job_id: str) -> int:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            resp = client.get(f"/api/v1/jobs/{job_id}")
+        assert resp.status_code == 200, f"answered enqueue {job_id} lost: {resp.text}"
+        job = resp.json()
+        assert job["state"] == "completed", job
+        assert ledger.completed[job_id] == 1, (ledger.completed[job_id], job)
+        expired = sorted(e["attempt"] for e in job["errors"] if e["error"] == "lease_expired")
+        assert expired == list(range(1, job["attempt"])), job
+        return int(job["attempt"]) - 1
+
+    with ThreadPoolExecutor(8) as pool:
+        redelivered = sum(pool.map(check, sorted(ledger.enqueued)))
+    return {"completed": len(ledger.enqueued), "redelivered": redelivered}
+
+
+# --- leadership ------------------------------------------------------------------------------
+
+
+def test_a_new_leader_takes_over_within_seconds_of_a_kill_9(tmp_path: Path) -> None:
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        old = wait_for_leader(procs[0].url)
+        victim = by_address(procs, old)
+        survivors = [p for p in procs if p is not victim]
+        victim.kill()
+        killed = time.monotonic()
+        while (new := leader_address(survivors[0].url)) in (None, old):
+            assert time.monotonic() - killed < 10, cluster_status(survivors[0].url)
+            time.sleep(0.05)
+        failover_s = time.monotonic() - killed
+        # Every survivor agrees, and the victim drops out of the list once unseen for ~10 s.
+        assert leader_address(survivors[1].url) == new
+        assert wait_until(
+            lambda: len(cluster_status(survivors[1].url)["nodes"]) == 2, 20, step=0.5
+        ), cluster_status(survivors[1].url)
+        assert new in {f"127.0.0.1:{p.port}" for p in survivors}
+    report("leader-failover", failover_s=round(failover_s, 2))
+    print(f"leader failover after kill -9: {failover_s:.2f} s")
+
+
+def test_cluster_status_lists_every_server_and_the_leader(tmp_path: Path) -> None:
+    # A password in the URL (trust authentication ignores it) must show nowhere.
+    database = shared_database(tmp_path).replace("postgres@", "postgres:hunter2-secret@", 1)
+    with servers(tmp_path, database) as procs:
+        wait_for_leader(procs[0].url)
+        addresses = {f"127.0.0.1:{p.port}" for p in procs}
+        for proc in procs:
+            resp = httpx.get(f"{proc.url}/api/v1/cluster/status", timeout=10)
+            assert "hunter2" not in resp.text
+            status = resp.json()
+            assert (status["mode"], status["backend"]) == ("cluster", "postgres")
+            assert {n["address"] for n in status["nodes"]} == addresses
+            assert sum(n["leader"] for n in status["nodes"]) == 1
+            assert len({n["id"] for n in status["nodes"]}) == 3
+        cli = subprocess.run(
+            [sys.executable, "-m", "jobbie", "status"],
+            env={**os.environ, "JOBBIE_URL": procs[1].url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert "(postgres, 3 nodes)" in cli.stdout, cli.stdout
+        node_lines = [line for line in cli.stdout.splitlines() if line.startswith("node ")]
+        assert len(node_lines) == 3, cli.stdout
+        assert sum("(leader)" in line for line in node_lines) == 1, cli.stdout
+        assert all(any(a in line for a in addresses) for line in node_lines), cli.stdout
+    for proc in procs:
+        assert "hunter2" not in proc.log()
+
+
+# --- cron --------------------------------------------------------------------------------------
+
+
+def test_cron_fires_once_per_fire_time_across_servers(tmp_path: Path) -> None:
+    queue = "cluster.cron"
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        wait_for_leader(procs[0].url)
+        resp = httpx.post(
+            f"{procs[1].url}/api/v1/schedules",
+            json={"name": "every-minute", "queue": queue, "cron": "* * * * *"},
+            timeout=10,
+        )
+        assert resp.status_code == 201, resp.text
+        for _ in range(5):
+            # Each server runs a pass after moving its clock, all at once: one fire per minute.
+            advance_all(procs, 60)
+        counts = [
+            httpx.get(f"{p.url}/api/v1/queues/{queue}", timeout=10).json()["counts"]["pending"]
+            for p in procs
+        ]
+    assert counts == [5, 5, 5]
+
+
+# --- limits across servers ------------------------------------------------------------------
+
+
+def test_a_throttle_holds_its_rate_across_servers(tmp_path: Path) -> None:
+    queue, rate, jobs = "cluster.throttled", 5, 25
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        api = httpx.Client(base_url=procs[0].url, timeout=30)
+        assert api.post(
+            f"/api/v1/queues/{queue}/throttle", json={"rate": rate, "period": 1}
+        ).is_success
+        resp = api.post(
+            "/api/v1/enqueue/batch", json={"jobs": [{"queue": queue} for _ in range(jobs)]}
+        )
+        assert resp.status_code == 201, resp.text
+
+        def drain(proc: ServerProcess, worker: str) -> list[str]:
+            got: list[str] = []
+            with httpx.Client(base_url=proc.url, timeout=30) as client:
+                while True:
+                    resp = client.post(
+                        "/api/v1/fetch",
+                        json={"queues": [queue], "worker_id": worker, "timeout": 2, "count": 3},
+                    )
+                    if resp.status_code == 204:
+                        return got
+                    assert resp.status_code == 200, resp.text
+                    for job in resp.json()["jobs"]:
+                        got.append(job["job_id"])
+                        client.post(f"/api/v1/ack/{job['job_id']}", json={})
+
+        with ThreadPoolExecutor(6) as pool:
+            fetched = [
+                job_id
+                for got in pool.map(drain, procs * 2, [f"w{i}" for i in range(6)])
+                for job_id in got
+            ]
+        assert sorted(fetched) == sorted(set(fetched)) and len(fetched) == jobs
+        # When each job was handed out, by the database clock every server judges by.
+        started = sorted(
+            ts_ms(api.get(f"/api/v1/jobs/{job_id}").json()["started_at"]) for job_id in fetched
+        )
+        api.close()
+    # No window of one second (less a few ms of measurement) holds more than `rate` of them.
+    gaps = [later - earlier for earlier, later in zip(started, started[rate:], strict=False)]
+    assert min(gaps) >= 1000 - 20, gaps
+    assert len({p.url for p in procs}) == 3
+
+
+def ts_ms(value: str) -> int:
+    from tests.integration.helpers import ts_epoch
+
+    return round(ts_epoch(value) * 1000)
+
+
+def test_a_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
+    queue, limit, jobs, hold_s = "cluster.limited", 3, 30, 0.2
+    intervals: list[tuple[float, float]] = []
+    lock = threading.Lock()
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        api = httpx.Client(base_url=procs[0].url, timeout=30)
+        assert api.post(f"/api/v1/queues/{queue}/concurrency", json={"max": limit}).is_success
+        resp = api.post(
+            "/api/v1/enqueue/batch", json={"jobs": [{"queue": queue} for _ in range(jobs)]}
+        )
+        assert resp.status_code == 201, resp.text
+        api.close()
+
+        def run(proc: ServerProcess, worker: str) -> None:
+            with httpx.Client(base_url=proc.url, timeout=30) as client:
+                while True:
+                    resp = client.post(
+                        "/api/v1/fetch",
+                        json={"queues": [queue], "worker_id": worker, "timeout": 2},
+                    )
+                    if resp.status_code == 204:
+                        return
+                    assert resp.status_code == 200, resp.text
+                    # Inside the job's real active time: from the answer to sending the ack.
+                    got = time.monotonic()
+                    time.sleep(hold_s)
+                    done = time.monotonic()
+                    acked = client.post(f"/api/v1/ack/{resp.json()['job_id']}", json={})
+                    assert acked.status_code == 200, acked.text
+                    with lock:
+                        intervals.append((got, done))
+
+        with ThreadPoolExecutor(9) as pool:
+            list(pool.map(run, procs * 3, [f"w{i}" for i in range(9)]))
+    assert len(intervals) == jobs
+    edges = sorted([(t, 1) for t, _ in intervals] + [(t, -1) for _, t in intervals])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    assert most <= limit
+    assert most == limit, "the limit was never reached: the test proves nothing"
+
+
+# --- wake-ups across servers ---------------------------------------------------------------
+
+
+def waiting_fetches(url: str) -> int:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    [line] = [ln for ln in text.splitlines() if ln.startswith("jobbie_waiting_fetches ")]
+    return int(float(line.split()[1]))
+
+
+def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Path) -> None:
+    queue = "cluster.wake"
+    latencies = []
+    with servers(tmp_path, shared_database(tmp_path), count=2) as (a, b):
+        for round_ in range(5):
+            with ThreadPoolExecutor(1) as pool:
+                parked = pool.submit(
+                    httpx.post,
+                    f"{b.url}/api/v1/fetch",
+                    json={"queues": [queue], "worker_id": "w", "timeout": 10},
+                    timeout=30,
+                )
+                assert wait_until(lambda: waiting_fetches(b.url) == 1, 10)
+                enqueued_at = time.monotonic()
+                resp = httpx.post(
+                    f"{a.url}/api/v1/enqueue", json={"queue": queue, "payload": round_}, timeout=10
+                )
+                assert resp.status_code == 201, resp.text
+                got = parked.result(timeout=20)
+                latencies.append(time.monotonic() - enqueued_at)
+            assert got.status_code == 200, got.text
+            assert got.json()["job_id"] == resp.json()["job_id"]
+    # Well under the fallback poll's period (1.5 s): the notification woke it.
+    assert max(latencies) < 1.0, latencies
+    assert statistics.median(latencies) < 0.25, latencies
+    report("cross-server-wake", median_ms=round(statistics.median(latencies) * 1000, 1))
