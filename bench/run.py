@@ -1011,7 +1011,7 @@ def server_issues(servers: list[Server]) -> list[str]:
     return [f"server {name}: {text}" for name, s in named(servers) for text in s.issues()]
 
 
-def _db_errors() -> tuple[type[Exception], ...]:
+def db_errors() -> tuple[type[Exception], ...]:
     """psycopg's error root when installed: a database that cannot be created fails the run."""
     try:
         import psycopg
@@ -1041,7 +1041,7 @@ def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> N
         result = workload.fn(cfg, server)
         for s in servers:
             s.ensure_alive()
-    except RUN_ERRORS + _db_errors() as exc:
+    except RUN_ERRORS + db_errors() as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
         record["error"] = outcome.error
         outcome.records.append(record)
@@ -1332,7 +1332,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg.data_root.mkdir(parents=True, exist_ok=True)
     try:
         info = meta(cfg)
-    except _db_errors() as exc:
+    except db_errors() as exc:
         print(f"PostgreSQL does not answer at {cfg.database}: {exc}", file=sys.stderr)
         return 2
     print(
