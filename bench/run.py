@@ -15,7 +15,12 @@ Workloads:
   C8b  the same with fetch count=100 and POST /api/v1/ack/batch
   D    idle pickup latency: one long-polling worker, one enqueue every 20 ms; p50 / p99
        (worker and producer are two connections on one event loop)
+  D2   the same across servers (--servers 2): long-poll on server B, enqueue on server A
   E    fetch latency with a small vs a big pending table, enqueue rate and RSS with the big one
+
+`--database postgres[=ADMIN_URL]` runs them on PostgreSQL (a fresh database per run, dropped
+after it) and adds PostgreSQL's CPU and WAL bytes per job; `--servers N` starts N servers on
+that database and spreads the multi-connection workloads across them (bench/postgres.py).
 """
 
 from __future__ import annotations
