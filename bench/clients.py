@@ -155,7 +155,7 @@ def run_u1(cfg: Config, server: Server) -> RunResult:
 # --- U16: AsyncClient.enqueue x16 vs 16 raw connections ------------------------------------------
 
 
-async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
+async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str], Window]:
     from jobbie import AsyncClient
 
     conc = 16
@@ -194,18 +194,21 @@ async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
 
             await asyncio.gather(*(producer(c) for c in shipped_clients))
 
+        # The server's (and PostgreSQL's) cost per job, over both sides' enqueues.
+        window = Window(server).start()
         for r in range(2):
             await raw.atime(half, partial(raw_round, r * half))
             await shipped.atime(half, partial(shipped_round, r * half))
+        window.stop()
     for conn in raws:
         await conn.aclose()
-    return raw, shipped, ids
+    return raw, shipped, ids, window
 
 
 def run_u16(cfg: Config, server: Server) -> RunResult:
     half = max(1, cfg.n_a16 // 2)
     warm_up(server)
-    raw, shipped, ids = asyncio.run(_u16(server, half))
+    raw, shipped, ids, window = asyncio.run(_u16(server, half))
     expect_unique_ids(ids, 2 * half, "U16 AsyncClient.enqueue")
     expect_counts(server, "u16", pending=2 * half)
     return RunResult(
@@ -215,7 +218,10 @@ def run_u16(cfg: Config, server: Server) -> RunResult:
             "U16 AsyncClient/raw": (shipped.rate / raw.rate, "x"),
             "U16 AsyncClient CPU/request": (shipped.us_per_op, "µs"),
         },
-        note=f"{SHIPPED} (AsyncClient, aiohttp) vs bench.run's raw asyncio client, 1 loop",
+        4 * half,
+        window,
+        note=f"{SHIPPED} (AsyncClient, aiohttp) vs bench.run's raw asyncio client, 1 loop; "
+        "the CPU window spans both sides' enqueues",
     )
 
 
