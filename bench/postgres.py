@@ -5,7 +5,10 @@ the admin URL (`CREATE DATABASE jobbie_bench_<pid>_<n>`) and dropped after the r
 timed window the bench then reads two costs from PostgreSQL itself:
 
 - WAL bytes: `pg_current_wal_lsn()` before and after (`pg_wal_lsn_diff`). The WAL is one stream
-  for the whole cluster, so another database busy meanwhile inflates the figure.
+  for the whole cluster, so another database busy meanwhile inflates that figure; when
+  PostgreSQL runs here and its `pg_wal` is readable, `pg_waldump` over the window's range also
+  gives the bytes of this database's own records (a block of one of its relations, or a
+  transaction that touched one, e.g. its commit record), which is the figure reported.
 - CPU: utime + stime from `/proc/<pid>/stat` of the postmaster and its children, before and
   after, counting the backends connected to the bench's database and the shared background
   processes (WAL writer, checkpointer, background writer, autovacuum), but not the backends of
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +29,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Past this range pg_waldump is not worth running (and the segments may be recycled already).
+WALDUMP_MAX_BYTES = 2 * 2**30
 _numbers = itertools.count(1)
+_RECORD = re.compile(r"len \(rec/tot\):\s*\d+/\s*(\d+), tx:\s*(\d+),")
+_RELATION = re.compile(r"rel \d+/(\d+)/\d+")
 
 
 def database_url(admin_url: str, name: str) -> str:
@@ -43,11 +52,29 @@ def _proc_stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def own_wal_bytes(dump: Any, database_oid: int) -> int:
+    """The bytes (8-aligned, full-page images included) of the records in `pg_waldump` output
+    that belong to one database: a block of one of its relations, or the same transaction."""
+    total, xids = 0, set()
+    for line in dump:
+        match = _RECORD.search(line)
+        if match is None:
+            continue
+        size, xid = int(match[1]), int(match[2])
+        ours = any(int(db) == database_oid for db in _RELATION.findall(line))
+        if ours and xid:
+            xids.add(xid)  # its commit record (no relation named) comes later
+        if ours or (xid and xid in xids):
+            total += (size + 7) & ~7
+    return total
+
+
 @dataclass(frozen=True)
 class PgSample:
     """One reading: the WAL position and the CPU of PostgreSQL's processes."""
 
     wal_lsn: int
+    wal_text: str = ""  # the same position as PostgreSQL writes it (X/Y), for pg_waldump
     own_cpu: dict[int, float] = field(default_factory=dict)  # this database + shared processes
     other_cpu: dict[int, float] = field(default_factory=dict)  # backends of other databases
 
@@ -56,7 +83,8 @@ class PgSample:
 class PgCost:
     """What PostgreSQL spent between two samples."""
 
-    wal_bytes: int
+    wal_bytes: int  # the whole cluster's WAL
+    own_wal_bytes: int | None  # this database's records (None: pg_waldump not possible here)
     cpu_s: float | None  # None: PostgreSQL does not run on this machine
     other_db_cpu_s: float | None
 
@@ -74,6 +102,21 @@ def find_postmaster(conn: Any) -> int | None:
     return stat[0] if comm.startswith("postgres") else None
 
 
+def find_waldump(conn: Any) -> tuple[str, str] | None:
+    """(pg_waldump, pg_wal directory) when both are usable from this process, else None."""
+    import psycopg
+
+    try:
+        bindir = conn.execute("SELECT setting FROM pg_config WHERE name = 'BINDIR'").fetchone()[0]
+        data_dir = conn.execute("SHOW data_directory").fetchone()[0]
+    except psycopg.Error:  # not a superuser: pg_config and data_directory are hidden
+        return None
+    binary, wal_dir = Path(bindir) / "pg_waldump", Path(data_dir) / "pg_wal"
+    if not os.access(binary, os.X_OK) or not os.access(wal_dir, os.R_OK | os.X_OK):
+        return None
+    return str(binary), str(wal_dir)
+
+
 def describe(admin_url: str) -> str:
     """The server's version and the settings that decide what a commit costs (connecting once
     also fails the bench early, before any run, when PostgreSQL does not answer)."""
@@ -86,8 +129,13 @@ def describe(admin_url: str) -> str:
             " 'full_page_writes', 'max_connections', 'shared_buffers')"
             " ORDER BY name"
         ).fetchall()
-        where = "on this machine" if find_postmaster(conn) is not None else "remote: CPU n/a"
-    return f"PostgreSQL {where}: " + ", ".join(f"{k}={v}" for k, v in rows)
+        if find_postmaster(conn) is None:
+            where = "remote: CPU n/a, WAL of the whole cluster"
+        elif find_waldump(conn) is None:
+            where = "on this machine, pg_wal unreadable: WAL of the whole cluster"
+        else:
+            where = "on this machine: CPU and this database's WAL records (pg_waldump)"
+    return f"PostgreSQL {where}; " + ", ".join(f"{k}={v}" for k, v in rows)
 
 
 class PgDatabase:
@@ -99,6 +147,8 @@ class PgDatabase:
         self.url = database_url(admin_url, self.name)
         self._conn: Any = None
         self._postmaster: int | None = None
+        self._oid = 0
+        self._waldump: tuple[str, str] | None = None  # (pg_waldump, pg_wal directory)
 
     def create(self) -> None:
         """CREATE DATABASE, and open the probe connection (on the admin database)."""
@@ -107,6 +157,13 @@ class PgDatabase:
         self._conn = psycopg.connect(self.admin_url, autocommit=True)
         self._conn.execute(f'CREATE DATABASE "{self.name}"')
         self._postmaster = find_postmaster(self._conn)
+        self._oid = int(
+            self._conn.execute(
+                "SELECT oid FROM pg_database WHERE datname = %s", (self.name,)
+            ).fetchone()[0]
+        )
+        if self._postmaster is not None:
+            self._waldump = find_waldump(self._conn)
 
     def drop(self) -> None:
         """DROP DATABASE (forcing out any connection a killed server left behind)."""
@@ -120,13 +177,14 @@ class PgDatabase:
 
     def sample(self) -> PgSample:
         """The WAL position now, and the CPU so far of every PostgreSQL process, split by owner."""
-        lsn, activity = self._conn.execute(
+        lsn, text, activity = self._conn.execute(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,"
+            " pg_current_wal_lsn()::text,"
             " coalesce(json_object_agg(pid, datname), '{}')"
             " FROM pg_stat_activity"
         ).fetchone()
         if self._postmaster is None:
-            return PgSample(int(lsn))
+            return PgSample(int(lsn), text)
         own: dict[int, float] = {}
         other: dict[int, float] = {}
         master = _proc_stat(self._postmaster)
@@ -143,7 +201,7 @@ class PgDatabase:
                 own[int(entry.name)] = stat[1]
             else:
                 other[int(entry.name)] = stat[1]
-        return PgSample(int(lsn), own, other)
+        return PgSample(int(lsn), text, own, other)
 
     def cost(self, before: PgSample, after: PgSample) -> PgCost:
         """WAL and CPU between two samples (a process born in between counts from zero)."""
@@ -151,13 +209,30 @@ class PgDatabase:
         def spent(start: dict[int, float], end: dict[int, float]) -> float:
             return sum(cpu - start.get(pid, 0.0) for pid, cpu in end.items())
 
+        wal = after.wal_lsn - before.wal_lsn
         if self._postmaster is None:
-            return PgCost(after.wal_lsn - before.wal_lsn, None, None)
+            return PgCost(wal, None, None, None)
         return PgCost(
-            after.wal_lsn - before.wal_lsn,
+            wal,
+            self._own_wal(before, after),
             spent(before.own_cpu, after.own_cpu),
             spent(before.other_cpu, after.other_cpu),
         )
+
+    def _own_wal(self, before: PgSample, after: PgSample) -> int | None:
+        """This database's WAL between two samples, by pg_waldump (None when not possible)."""
+        if self._waldump is None or not 0 < after.wal_lsn - before.wal_lsn <= WALDUMP_MAX_BYTES:
+            return 0 if after.wal_lsn == before.wal_lsn else None
+        binary, wal_dir = self._waldump
+        cmd = [binary, "--path", wal_dir, "--start", before.wal_text, "--end", after.wal_text]
+        with subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            total = own_wal_bytes(proc.stdout, self._oid)
+            error = proc.stderr.read()
+        # A range whose segments were recycled meanwhile cannot be read: no figure then.
+        return total if proc.returncode == 0 and not error.strip() else None
 
     def size_mib(self) -> float:
         """The database's size on disk (pg_database_size), in MiB."""

@@ -262,7 +262,8 @@ class Window:
     pg0: PgSample | None = None
     pg_cpu: float | None = None  # PostgreSQL processes serving this run (None: not measured)
     pg_other_db_cpu: float | None = None  # PostgreSQL backends of other databases (noise)
-    wal_bytes: int | None = None
+    wal_bytes: int | None = None  # this database's WAL records, else the cluster's WAL
+    wal_cluster_bytes: int | None = None  # everything PostgreSQL wrote meanwhile
 
     def _servers_cpu(self) -> tuple[float, float]:
         group = self.server.group
@@ -287,7 +288,8 @@ class Window:
         if self.server.pg is not None and self.pg0 is not None:
             cost = self.server.pg.cost(self.pg0, self.server.pg.sample())
             self.pg_cpu, self.pg_other_db_cpu = cost.cpu_s, cost.other_db_cpu_s
-            self.wal_bytes = cost.wal_bytes
+            self.wal_cluster_bytes = cost.wal_bytes
+            self.wal_bytes = cost.wal_bytes if cost.own_wal_bytes is None else cost.own_wal_bytes
         # Whatever else ran on the machine meanwhile (other processes): it skews the figure.
         self.other_cpu = max(
             0.0, busy - self.busy0 - self.srv_cpu - self.cli_cpu - (self.pg_cpu or 0.0)
@@ -964,8 +966,10 @@ def describe(result: RunResult) -> str:
                 f"{100 * (w.pg_other_db_cpu or 0.0) / w.wall:.0f}%)"
             )
         )
+        whole = w.wal_cluster_bytes or 0
+        scope = "the cluster's" if w.wal_bytes == whole else f"of {whole / 2**20:.1f} MiB in all"
         parts.append(
-            f"PostgreSQL CPU {cpu_text}, WAL {w.wal_bytes / 2**20:.1f} MiB "
+            f"PostgreSQL CPU {cpu_text}, WAL {w.wal_bytes / 2**20:.1f} MiB {scope} "
             f"({w.wal_bytes / result.ops:,.0f} B/job)"
         )
     parts += [f"{k} {v:,.2f}" for k, v in result.extra.items()]
@@ -1077,6 +1081,7 @@ def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> N
         postgres_cpu_s=w.pg_cpu if w else None,
         postgres_other_databases_cpu_s=w.pg_other_db_cpu if w else None,
         postgres_wal_bytes=w.wal_bytes if w else None,
+        postgres_wal_cluster_bytes=w.wal_cluster_bytes if w else None,
         servers=len(servers),
         server_startup_s=[s.startup_s for s in servers],
         server_shutdown_s=[s.shutdown_s for s in servers],
