@@ -102,8 +102,17 @@ def print_comparison(rows: list[dict[str, Any]], backends: list[Backend], runs: 
             cell = r.get(b.key) or {}
             us, wal = cell.get("pg_us_per_job"), cell.get("wal_bytes_per_job")
             line += f"  {'-' if us is None else f'{us:,.0f}':>9}"
-            line += f"  {'-' if wal is None else f'{wal:,.0f}':>10}"
+            wal_text = "-" if wal is None else f"{wal:,.0f}{_mark(cell)}"
+            line += f"  {wal_text:>10}"
         print(line)
+    if any(_mark(r.get(b.key) or {}) for r in rows for b in pg):
+        print(
+            "* WAL of the whole PostgreSQL cluster (pg_waldump could not read the window's range)"
+        )
+
+
+def _mark(cell: dict[str, Any]) -> str:
+    return "*" if cell.get("wal_cluster_wide") else ""
 
 
 def print_sizing(rows: list[dict[str, Any]], backends: list[Backend]) -> None:
@@ -119,7 +128,7 @@ def print_sizing(rows: list[dict[str, Any]], backends: list[Backend]) -> None:
             core = f"{1e6 / us:>9,.0f}" if us else f"{'n/a':>9}"
             lines.append(
                 f"  {r['label']:<36} {b.title:<6} jobbie {srv or 0:>6,.0f} µs  "
-                f"PostgreSQL {us or 0:>6,.0f} µs  WAL {wal:>7,.0f} B   "
+                f"PostgreSQL {us or 0:>6,.0f} µs  WAL {wal:>7,.0f} B{_mark(cell) or ' '}  "
                 f"{core} jobs/s per PG core   {wal * 1000 / 2**20:>6.1f} MiB WAL/s at 1k jobs/s"
             )
     if lines:
@@ -236,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     print_sizing(rows, backends)
     print_targets(rows)
     print(
-        "\nWAL is one stream for the whole PostgreSQL cluster: another database busy meanwhile "
-        "inflates it (the per-run lines show other databases' backend CPU as a hint)."
+        "\nWAL per job: this database's own records (pg_waldump over each window); marked * "
+        "where only the whole cluster's WAL could be read (another database busy meanwhile "
+        "inflates it). PostgreSQL CPU leaves out other databases' backends."
     )
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

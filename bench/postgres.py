@@ -87,6 +87,7 @@ class PgCost:
     own_wal_bytes: int | None  # this database's records (None: pg_waldump not possible here)
     cpu_s: float | None  # None: PostgreSQL does not run on this machine
     other_db_cpu_s: float | None
+    wal_note: str = ""  # why own_wal_bytes is None, when pg_waldump was tried
 
 
 def find_postmaster(conn: Any) -> int | None:
@@ -164,6 +165,22 @@ class PgDatabase:
         )
         if self._postmaster is not None:
             self._waldump = find_waldump(self._conn)
+        if self._waldump is not None:
+            self._waldump = self._reserve_wal()
+
+    def _reserve_wal(self) -> tuple[str, str] | None:
+        """Keep the run's WAL segments until pg_waldump has read them: a checkpoint (forced by
+        any DROP DATABASE, ours or another test's) may otherwise recycle them mid-window. The
+        slot is temporary, so it goes with the probe's session even if the bench is killed."""
+        import psycopg
+
+        try:
+            self._conn.execute(
+                "SELECT pg_create_physical_replication_slot(%s, true, true)", (self.name,)
+            )
+        except psycopg.Error:  # e.g. max_replication_slots reached: whole-cluster WAL only
+            return None
+        return self._waldump
 
     def drop(self) -> None:
         """DROP DATABASE (forcing out any connection a killed server left behind)."""
@@ -212,17 +229,23 @@ class PgDatabase:
         wal = after.wal_lsn - before.wal_lsn
         if self._postmaster is None:
             return PgCost(wal, None, None, None)
+        own, note = self._own_wal(before, after)
         return PgCost(
             wal,
-            self._own_wal(before, after),
+            own,
             spent(before.own_cpu, after.own_cpu),
             spent(before.other_cpu, after.other_cpu),
+            note,
         )
 
-    def _own_wal(self, before: PgSample, after: PgSample) -> int | None:
-        """This database's WAL between two samples, by pg_waldump (None when not possible)."""
-        if self._waldump is None or not 0 < after.wal_lsn - before.wal_lsn <= WALDUMP_MAX_BYTES:
-            return 0 if after.wal_lsn == before.wal_lsn else None
+    def _own_wal(self, before: PgSample, after: PgSample) -> tuple[int | None, str]:
+        """This database's WAL between two samples by pg_waldump, or (None, why not)."""
+        if after.wal_lsn == before.wal_lsn:
+            return 0, ""
+        if self._waldump is None:
+            return None, "pg_waldump, pg_wal or a replication slot not usable here"
+        if after.wal_lsn - before.wal_lsn > WALDUMP_MAX_BYTES:
+            return None, f"over {WALDUMP_MAX_BYTES // 2**30} GiB of WAL: not dumped"
         binary, wal_dir = self._waldump
         cmd = [binary, "--path", wal_dir, "--start", before.wal_text, "--end", after.wal_text]
         with subprocess.Popen(
@@ -232,7 +255,10 @@ class PgDatabase:
             total = own_wal_bytes(proc.stdout, self._oid)
             error = proc.stderr.read()
         # A range whose segments were recycled meanwhile cannot be read: no figure then.
-        return total if proc.returncode == 0 and not error.strip() else None
+        if proc.returncode != 0 or error.strip():
+            first = error.strip().splitlines()[0] if error.strip() else ""
+            return None, f"pg_waldump exit {proc.returncode}: {first[:160]}"
+        return total, ""
 
     def size_mib(self) -> float:
         """The database's size on disk (pg_database_size), in MiB."""

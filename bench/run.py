@@ -264,6 +264,7 @@ class Window:
     pg_other_db_cpu: float | None = None  # PostgreSQL backends of other databases (noise)
     wal_bytes: int | None = None  # this database's WAL records, else the cluster's WAL
     wal_cluster_bytes: int | None = None  # everything PostgreSQL wrote meanwhile
+    wal_note: str = ""  # why wal_bytes is the cluster's
 
     def _servers_cpu(self) -> tuple[float, float]:
         group = self.server.group
@@ -290,6 +291,7 @@ class Window:
             self.pg_cpu, self.pg_other_db_cpu = cost.cpu_s, cost.other_db_cpu_s
             self.wal_cluster_bytes = cost.wal_bytes
             self.wal_bytes = cost.wal_bytes if cost.own_wal_bytes is None else cost.own_wal_bytes
+            self.wal_note = cost.wal_note
         # Whatever else ran on the machine meanwhile (other processes): it skews the figure.
         self.other_cpu = max(
             0.0, busy - self.busy0 - self.srv_cpu - self.cli_cpu - (self.pg_cpu or 0.0)
@@ -967,7 +969,9 @@ def describe(result: RunResult) -> str:
             )
         )
         whole = w.wal_cluster_bytes or 0
-        scope = "the cluster's" if w.wal_bytes == whole else f"of {whole / 2**20:.1f} MiB in all"
+        scope = f"of {whole / 2**20:.1f} MiB in all"
+        if w.wal_note:
+            scope = f"(the whole cluster's: {w.wal_note})"
         parts.append(
             f"PostgreSQL CPU {cpu_text}, WAL {w.wal_bytes / 2**20:.1f} MiB {scope} "
             f"({w.wal_bytes / result.ops:,.0f} B/job)"
@@ -1082,6 +1086,7 @@ def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> N
         postgres_other_databases_cpu_s=w.pg_other_db_cpu if w else None,
         postgres_wal_bytes=w.wal_bytes if w else None,
         postgres_wal_cluster_bytes=w.wal_cluster_bytes if w else None,
+        postgres_wal_note=w.wal_note if w else None,
         servers=len(servers),
         server_startup_s=[s.startup_s for s in servers],
         server_shutdown_s=[s.shutdown_s for s in servers],
@@ -1141,6 +1146,10 @@ def summary_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
                     row["pg_us_per_job"] = statistics.median(pg_us)
                 if wal:
                     row["wal_bytes_per_job"] = statistics.median(wal)
+                    # Any run whose WAL is the whole cluster's (pg_waldump failed) marks the row.
+                    row["wal_cluster_wide"] = any(
+                        r.window is not None and bool(r.window.wal_note) for r in outcome.results
+                    )
             rows.append(row)
     return rows
 
@@ -1169,8 +1178,14 @@ def print_table(rows: list[dict[str, Any]], runs: int) -> None:
         if pg and "wal_bytes_per_job" in r:
             pg_us = r.get("pg_us_per_job")
             line += f"  {'n/a' if pg_us is None else f'{pg_us:,.0f}':>9}"
-            line += f"  {r['wal_bytes_per_job']:>9,.0f}"
+            mark = "*" if r.get("wal_cluster_wide") else ""
+            wal = f"{r['wal_bytes_per_job']:,.0f}{mark}"
+            line += f"  {wal:>9}"
         print(line)
+    if any(r.get("wal_cluster_wide") for r in rows):
+        print(
+            "* WAL of the whole PostgreSQL cluster (pg_waldump could not read the window's range)"
+        )
 
 
 def filesystem_of(path: Path) -> str:
