@@ -23,13 +23,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The fault campaign at length (RELIABILITY.md): 20 kill -9 runs, 100 examples of the lifecycle
+# The fault campaign at length (RELIABILITY.md): 20 kill -9 runs (10 more on three servers
+# sharing PostgreSQL, and a PostgreSQL crash), 100 examples of the lifecycle
 # model, a full disk, SIGTERM under load, 50 SSE streams; figures appended to soak-report.jsonl.
 FAULT_TESTS := tests/integration/test_crash.py tests/integration/test_disk_full.py \
 	tests/integration/test_faults.py tests/integration/test_event_streams.py \
-	tests/integration/test_lifecycle_model.py
+	tests/integration/test_lifecycle_model.py tests/integration/test_postgres_cluster.py \
+	tests/integration/test_postgres_outage.py
 soak: $(STAMP)
-	JOBBIE_CRASH_RUNS=20 JOBBIE_MODEL_EXAMPLES=100 JOBBIE_FAULT_REPORT=soak-report.jsonl \
+	JOBBIE_CRASH_RUNS=20 JOBBIE_CLUSTER_RUNS=10 JOBBIE_MODEL_EXAMPLES=100 \
+		JOBBIE_FAULT_REPORT=soak-report.jsonl \
 		$(BIN)/python -m pytest -s --timeout 1800 $(FAULT_TESTS)
 
 lint: $(STAMP)

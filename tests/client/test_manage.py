@@ -10,6 +10,7 @@ import pytest
 
 from jobbie import AsyncClient, Client, Conflict, NotFound, ValidationError
 from jobbie.client import BulkResult
+from tests.backends import TEST_BACKEND
 from tests.client.helpers import wait_until
 from tests.serverproc import ServerProcess
 
@@ -142,7 +143,8 @@ def test_workers_and_cluster_status(client: Client, queue: str) -> None:
         worker_client.ack(job)
 
     status = client.cluster_status()
-    assert (status.mode, status.backend) == ("single", "sqlite")
+    mode = "single" if TEST_BACKEND == "sqlite" else "cluster"
+    assert (status.mode, status.backend) == (mode, TEST_BACKEND)
     assert [node.leader for node in status.nodes] == [True]
 
 
@@ -156,7 +158,7 @@ def test_async_management_calls(server: ServerProcess, queue: str) -> None:
             bulk = await client.bulk("delete", job_ids=ids)
             assert isinstance(bulk, BulkResult) and bulk.affected == 2
             assert await client.clear(queue) == 0
-            assert (await client.cluster_status()).mode == "single"
+            assert (await client.cluster_status()).backend == TEST_BACKEND
             assert isinstance(await client.workers(), list)
             schedule = await client.create_schedule(f"s-{queue}", queue, "@daily")
             assert [s.id for s in await client.schedules() if s.id == schedule.id]

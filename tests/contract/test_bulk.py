@@ -152,6 +152,13 @@ async def test_unknown_ids_only(store: Store) -> None:
     assert (answer.affected, answer.skipped, answer.errors) == (0, 0, 1)
 
 
+async def test_an_id_holding_a_nul_character_names_no_job(store: Store) -> None:
+    job_id = await enqueue(store, "q")
+    answer = await store.bulk(BulkSpec(action="delete", job_ids=(job_id, job_id + "\x00")))
+    assert isinstance(answer, BulkResponse)
+    assert (answer.affected, answer.skipped, answer.errors) == (1, 0, 1)
+
+
 def lower_background_threshold(store: Store, monkeypatch: pytest.MonkeyPatch, matches: int) -> None:
     """Bulk requests over more than `background_above` matches run in the background (10,000
     in production). Every backend carries them out with the backend-neutral `BulkRunner`;

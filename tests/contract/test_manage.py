@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobbie.errors import Conflict, NotFound
+from jobbie.errors import Conflict, JobbieError, NotFound
 from jobbie.store.base import Store
 from tests.contract.support import (
     UNKNOWN,
@@ -143,6 +143,21 @@ async def test_actions_on_an_unknown_job_are_not_found(store: Store) -> None:
     ):
         with pytest.raises(NotFound):
             await call
+
+
+async def test_a_nul_character_in_a_job_id_is_a_client_error(store: Store) -> None:
+    """No stored id holds U+0000: SQLite finds none, PostgreSQL refuses the text; never 5xx."""
+    odd = (await enqueue(store, "q")) + "\x00"
+    for call in (
+        store.get_job(odd),
+        store.cancel_job(odd),
+        store.retry_job(odd),
+        store.move_job(odd, "q"),
+        store.delete_job(odd),
+    ):
+        with pytest.raises(JobbieError) as raised:
+            await call
+        assert raised.value.status in (400, 404)
 
 
 async def test_clear_deletes_only_the_waiting_jobs(store: Store) -> None:

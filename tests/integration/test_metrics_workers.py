@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.backends import TEST_BACKEND
 from tests.integration.helpers import (
     ack,
     advance_clock,
@@ -185,7 +186,9 @@ def test_cluster_status_single_node(api: httpx.Client, server: ServerProcess) ->
     resp = api.get("/api/v1/cluster/status")
     assert resp.status_code == 200, resp.text
     status = resp.json()
-    assert (status["mode"], status["backend"]) == ("single", "sqlite")
+    # On PostgreSQL a lone server is a cluster of one (tests/integration/test_postgres_cluster.py).
+    mode = "single" if TEST_BACKEND == "sqlite" else "cluster"
+    assert (status["mode"], status["backend"]) == (mode, TEST_BACKEND)
     [node] = status["nodes"]
     assert set(node) == {"id", "address", "leader", "last_seen"}
     assert node["leader"] is True

@@ -2,8 +2,8 @@
 no job, a new leader takes over, cron fires once, limits hold across servers, and a long-poll
 on one server wakes for an enqueue on another.
 
-`JOBBIE_CLUSTER_RUNS` sets how many kill -9 runs the drain test makes (1 in `make test`, 10
-in `make soak`), `JOBBIE_CLUSTER_JOBS` how many jobs each run enqueues.
+`JOBBIE_CLUSTER_RUNS` sets how many kill -9 runs the drain test makes (1 by default, 3 in CI,
+10 in `make soak`), `JOBBIE_CLUSTER_JOBS` how many jobs each run enqueues.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ from tests.integration.cluster import (
     wait_for_leader,
 )
 from tests.integration.faultload import report
+from tests.integration.sse import open_stream
 from tests.serverproc import ServerProcess
 
-RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "1"))
+RUNS = int(os.environ.get("JOBBIE_CLUSTER_RUNS", "3" if os.environ.get("CI") else "1"))
 JOBS = int(os.environ.get("JOBBIE_CLUSTER_JOBS", "2000"))
 # Short leases, so a job whose fetch answer died with its server comes back soon.
 LEASE_S = 5
+# Jobs per enqueue request, and per fetch.
+BATCH = 20
 
 
 def by_address(procs: list[ServerProcess], address: str) -> ServerProcess:
@@ -82,12 +85,16 @@ class Rotation:
 
 
 def produce(urls: list[str], start: int, numbers: range, queue: str, ledger: Ledger) -> None:
-    """Enqueue one job per number; an enqueue whose answer is lost is not sent again."""
+    """Enqueue the numbers' jobs, `BATCH` per request; a batch whose answer is lost is not
+    sent again (its jobs may exist unrecorded: they are drained too, but prove nothing)."""
     servers_ = Rotation(urls, start)
-    for n in numbers:
-        body = {"queue": queue, "payload": n, "max_retries": 20, "retry_backoff": "none"}
+    for first in range(numbers.start, numbers.stop, BATCH):
+        jobs = [
+            {"queue": queue, "payload": n, "max_retries": 20, "retry_backoff": "none"}
+            for n in range(first, min(first + BATCH, numbers.stop))
+        ]
         try:
-            resp = servers_.client.post("/api/v1/enqueue", json=body)
+            resp = servers_.client.post("/api/v1/enqueue/batch", json={"jobs": jobs})
         except httpx.HTTPError:
             with ledger.lock:
                 ledger.connection_errors += 1
@@ -95,21 +102,21 @@ def produce(urls: list[str], start: int, numbers: range, queue: str, ledger: Led
             continue
         if resp.status_code == 201:
             with ledger.lock:
-                ledger.enqueued.add(resp.json()["job_id"])
+                ledger.enqueued.update(resp.json()["job_ids"])
         else:
             ledger.note("enqueue", resp)
     servers_.client.close()
 
 
 def work(urls: list[str], start: int, queue: str, ledger: Ledger, stop: threading.Event) -> None:
-    """Fetch up to 10 jobs, ack them in one batch, until stopped."""
+    """Fetch up to `BATCH` jobs, ack them in one batch, until stopped."""
     servers_ = Rotation(urls, start)
     worker = f"w{start}-{threading.get_ident()}"
     while not stop.is_set():
         try:
             resp = servers_.client.post(
                 "/api/v1/fetch",
-                json={"queues": [queue], "worker_id": worker, "timeout": 1, "count": 10,
+                json={"queues": [queue], "worker_id": worker, "timeout": 1, "count": BATCH,
                       "lease_duration": LEASE_S},
             )  # fmt: skip
             if resp.status_code == 204:
@@ -163,16 +170,26 @@ def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> Non
             threading.Thread(target=work, args=(urls, i % 3, queue, ledger, stop), daemon=True)
             for i in range(6)
         ]
-        half = JOBS // 2
+        share = JOBS // 3
         producers = [
-            threading.Thread(target=produce, args=(urls, i, numbers, queue, ledger), daemon=True)
-            for i, numbers in enumerate([range(half), range(half, JOBS)])
+            threading.Thread(
+                target=produce,
+                args=(
+                    urls,
+                    i,
+                    range(i * share, JOBS if i == 2 else (i + 1) * share),
+                    queue,
+                    ledger,
+                ),
+                daemon=True,
+            )
+            for i in range(3)
         ]
         for thread in workers + producers:
             thread.start()
         try:
             # Kill the leader (it also serves a third of the clients) a third of the way in.
-            assert wait_until(lambda: sum(ledger.completed.values()) >= JOBS // 3, 40), ledger
+            assert wait_until(lambda: sum(ledger.completed.values()) >= JOBS // 3, 60), ledger
             victim.kill()
             killed_at = time.monotonic()
             for thread in producers:
@@ -184,7 +201,7 @@ def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> Non
                     return all(ledger.completed[j] for j in ledger.enqueued)
 
             # Jobs whose fetch answer died with the victim come back when their lease runs out.
-            assert wait_until(drained, 40 + LEASE_S, step=0.2), (
+            assert wait_until(drained, 60 + LEASE_S, step=0.2), (
                 f"{len([j for j in ledger.enqueued if not ledger.completed[j]])} jobs left"
             )
         finally:
@@ -192,8 +209,9 @@ def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> Non
             for thread in workers:
                 thread.join(timeout=15)
         assert not any(t.is_alive() for t in workers), "a worker hung"
+        drained_s = time.monotonic() - killed_at
         survivor = next(p for p in procs if p is not victim)
-        audit = audit_jobs(survivor.url, ledger)
+        audit = audit_jobs(survivor.url, queue, ledger)
         new_leader = leader_address(survivor.url)
     assert not ledger.unexpected, ledger.unexpected[:10]
     assert len(ledger.enqueued) >= JOBS * 0.9, "too few enqueues were answered"
@@ -207,30 +225,41 @@ def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> Non
         lease_lost_acks=ledger.lease_lost,
         connection_errors=ledger.connection_errors,
         unavailable=ledger.unavailable,
-        drained_s_after_kill=round(time.monotonic() - killed_at, 1),
+        killed_after_s=round(killed_at - started, 1),
+        drained_s_after_kill=round(drained_s, 1),
         total_s=round(time.monotonic() - started, 1),
         jobs_lost=0,
     )
 
 
-def audit_jobs(url: str, ledger: Ledger) -> dict[str, int]:
-    """Every answered enqueue exists and is completed, completed once; a job run more than
+def audit_jobs(url: str, queue: str, ledger: Ledger) -> dict[str, int]:
+    """Every answered enqueue exists and is completed, never twice; a job run more than
     once lost its lease each time before (a `lease_expired` error for each earlier attempt)."""
-    redelivered = 0
-
-    def check(job_id: str) -> int:
-        with httpx.Client(base_url=url, timeout=30) as client:
-            resp = client.get(f"/api/v1/jobs/{job_id}")
-        assert resp.status_code == 200, f"answered enqueue {job_id} lost: {resp.text}"
-        job = resp.json()
-        assert job["state"] == "completed", job
-        assert ledger.completed[job_id] == 1, (ledger.completed[job_id], job)
-        expired = sorted(e["attempt"] for e in job["errors"] if e["error"] == "lease_expired")
-        assert expired == list(range(1, job["attempt"])), job
-        return int(job["attempt"]) - 1
-
-    with ThreadPoolExecutor(8) as pool:
-        redelivered = sum(pool.map(check, sorted(ledger.enqueued)))
+    jobs: dict[str, dict[str, Any]] = {}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        cursor = None
+        while True:
+            resp = client.post(
+                "/api/v1/jobs/search", json={"queue": queue, "limit": 1000, "cursor": cursor}
+            )
+            assert resp.status_code == 200, resp.text
+            page = resp.json()
+            jobs.update((job["id"], job) for job in page["jobs"])
+            if (cursor := page["cursor"]) is None:
+                break
+        lost = sorted(ledger.enqueued - set(jobs))
+        assert not lost, f"{len(lost)} answered enqueues lost, e.g. {lost[:3]}"
+        redelivered = 0
+        for job_id in sorted(ledger.enqueued):
+            job = jobs[job_id]
+            assert job["state"] == "completed", job
+            # 0: the ack committed but its answer died with the victim.
+            assert ledger.completed[job_id] <= 1, (ledger.completed[job_id], job)
+            if job["attempt"] > 1:
+                redelivered += job["attempt"] - 1
+                detail = client.get(f"/api/v1/jobs/{job_id}").json()
+                expired = [e["attempt"] for e in detail["errors"] if e["error"] == "lease_expired"]
+                assert sorted(expired) == list(range(1, job["attempt"])), detail
     return {"completed": len(ledger.enqueued), "redelivered": redelivered}
 
 
@@ -254,8 +283,16 @@ def test_a_new_leader_takes_over_within_seconds_of_a_kill_9(tmp_path: Path) -> N
             lambda: len(cluster_status(survivors[1].url)["nodes"]) == 2, 20, step=0.5
         ), cluster_status(survivors[1].url)
         assert new in {f"127.0.0.1:{p.port}" for p in survivors}
-    report("leader-failover", failover_s=round(failover_s, 2))
-    print(f"leader failover after kill -9: {failover_s:.2f} s")
+        # A leader that shuts down cleanly hands over at once: the last server leads at its
+        # next pass, without waiting for the lease to run out.
+        leaving = by_address(procs, new)
+        [last] = [p for p in survivors if p is not leaving]
+        assert leaving.terminate() == 0
+        stopped = time.monotonic()
+        assert wait_until(lambda: leader_address(last.url) == f"127.0.0.1:{last.port}", 10)
+        handover_s = time.monotonic() - stopped
+    report("leader-failover", failover_s=round(failover_s, 2), handover_s=round(handover_s, 2))
+    print(f"leader failover after kill -9: {failover_s:.2f} s; after SIGTERM: {handover_s:.2f} s")
 
 
 def test_cluster_status_lists_every_server_and_the_leader(tmp_path: Path) -> None:
@@ -424,6 +461,8 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
     queue = "cluster.wake"
     latencies = []
     with servers(tmp_path, shared_database(tmp_path), count=2) as (a, b):
+        # An event stream on B hears of A's commits too.
+        stream = open_stream(b.url, f"/api/v1/events?queue={queue}&type=enqueued")
         for round_ in range(5):
             with ThreadPoolExecutor(1) as pool:
                 parked = pool.submit(
@@ -442,7 +481,14 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
                 latencies.append(time.monotonic() - enqueued_at)
             assert got.status_code == 200, got.text
             assert got.json()["job_id"] == resp.json()["job_id"]
-    # Well under the fallback poll's period (1.5 s): the notification woke it.
+        seen = b""
+        while seen.count(b"event: enqueued") < 5:
+            chunk = stream.recv(1 << 16)
+            assert chunk, seen
+            seen += chunk
+        stream.close()
+    # Well under the fallback poll's period (1.5 s): the notification woke it. (Generous
+    # bounds: this includes the enqueue's own round trip on a shared, busy machine.)
     assert max(latencies) < 1.0, latencies
-    assert statistics.median(latencies) < 0.25, latencies
+    assert statistics.median(latencies) < 0.5, latencies
     report("cross-server-wake", median_ms=round(statistics.median(latencies) * 1000, 1))

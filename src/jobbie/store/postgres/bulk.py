@@ -20,8 +20,9 @@ import msgspec
 
 from jobbie.store.bulk import APPLIES_TO
 from jobbie.store.params import BulkSpec
+from jobbie.store.postgres import batches
 from jobbie.store.postgres.effects import ensure_queue, record_event, record_events
-from jobbie.store.postgres.search_sql import where_clause
+from jobbie.store.postgres.search_sql import clean_text, where_clause
 from jobbie.store.postgres.tx import Tx
 from jobbie.store.states import WAITING, EventType, State
 
@@ -137,9 +138,6 @@ async def delete(tx: Tx, seqs: Sequence[int]) -> int:
 async def _finish_bookkeeping(tx: Tx, locked: list[int]) -> None:
     """For locked jobs about to be cancelled or deleted: release their unique locks and count
     each unfinished batch job as failed (firing callbacks of batches this completes)."""
-    from jobbie.store.postgres import batches  # pg-core's module; imported late to keep
-    # this module importable while it is written
-
     # By the locks' key, and only those the jobs still hold.
     await tx.execute(
         "DELETE FROM unique_locks WHERE (queue, unique_key, job_id) IN"
@@ -194,9 +192,14 @@ async def still_matching(tx: Tx, spec: BulkSpec, seqs: Sequence[int]) -> list[in
 def match_clause(spec: BulkSpec) -> tuple[str, list[object]]:
     """SQL (over `jobs`) selecting the jobs a bulk request names."""
     if spec.job_ids is not None:
-        return "jobs.id = ANY(%s::text[])", [list(spec.job_ids)]
+        return "jobs.id = ANY(%s::text[])", [job_id_params(spec.job_ids)]
     assert spec.filter is not None
     return where_clause(spec.filter)
+
+
+def job_id_params(job_ids: Sequence[str]) -> list[str]:
+    """Ids as a parameter: one holding U+0000 (which a parameter cannot) names no job."""
+    return [clean_text(job_id) for job_id in job_ids]
 
 
 async def record_start(

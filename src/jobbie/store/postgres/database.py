@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from jobbie.errors import Unavailable
+from jobbie.errors import Unavailable, ValidationError
 
 log = logging.getLogger("jobbie.store")
 
@@ -139,6 +139,13 @@ async def translating(what: str) -> AsyncIterator[None]:
         raise Unavailable(f"{what}: the database did not answer in time") from exc
     except (psycopg.OperationalError, psycopg_pool.PoolTimeout, OSError) as exc:
         raise Unavailable(f"{what}: the database is unavailable") from exc
+    except psycopg.DataError as exc:
+        if exc.sqlstate is None and "NUL" in str(exc):
+            # Refused before sending: PostgreSQL text cannot hold U+0000, so no stored name
+            # or id holds one either; the request is malformed (SQLite would find nothing).
+            raise ValidationError(f"{what}: text must not contain the character U+0000") from exc
+        log.exception("%s failed", what)
+        raise Unavailable(f"{what} failed: {type(exc).__name__}") from exc
     except psycopg.Error as exc:
         # Not the database's health but our SQL: log it whole, answer 503 all the same.
         log.exception("%s failed", what)

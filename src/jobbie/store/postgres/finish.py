@@ -44,9 +44,10 @@ async def leased_job(tx: Tx, job_id: str, fence: Fence) -> Row:
     """The job's row if the caller may end its attempt, else the matching error.
 
     A lease is judged by the clock of this call, so an expired lease is lost even before the
-    sweep reclaims it.
+    sweep reclaims it. The row is locked as it is read: what this attempt becomes depends on
+    columns (`cancel_requested`) that another server may be changing at this moment.
     """
-    row = await tx.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = %s", (job_id,))
+    row = await tx.one(f"SELECT {_COLUMNS} FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
     return check_lease(row, job_id, fence, tx.now)
 
 
@@ -90,7 +91,10 @@ async def ack_many(tx: Tx, acks: list[AckParams]) -> list[str | JobbieError]:
     rows = {
         row["id"]: row
         for row in await tx.all(
-            f"SELECT {_COLUMNS} FROM jobs WHERE id = ANY(%s)", (sorted({a.job_id for a in acks}),)
+            # Locked as read (see `leased_job`), in one order so concurrent batches cannot
+            # deadlock.
+            f"SELECT {_COLUMNS} FROM jobs WHERE id = ANY(%s) ORDER BY seq FOR UPDATE",
+            (sorted({a.job_id for a in acks}),),
         )
     }
     results: list[str | JobbieError] = []

@@ -47,6 +47,9 @@ class Leadership:
         self.address = address
         self._task: asyncio.Task[None] | None = None
         self._leading = False
+        # Why the last heartbeat failed (None: it worked): readiness answers from it at once
+        # rather than wait for the database again.
+        self.failing: str | None = None
 
     async def start(self) -> None:
         """Measure the clock skew, join the cluster, and keep the heartbeat going."""
@@ -107,7 +110,13 @@ class Leadership:
             try:
                 await self._heartbeat()
             except Unavailable as exc:
-                log.debug("heartbeat failed: %s", exc.message)
+                if self.failing is None:
+                    log.warning("heartbeat failed: %s", exc.message)
+                self.failing = exc.message
+            else:
+                if self.failing is not None:
+                    log.info("heartbeat works again")
+                self.failing = None
 
     async def _heartbeat(self) -> None:
         """Refresh this node's row, renew a leadership it holds, forget departed nodes, and

@@ -17,7 +17,7 @@ from jobbie.models import (
 )
 from jobbie.store.cursor import split_page
 from jobbie.store.params import BulkSpec
-from jobbie.store.postgres.bulk import match_clause
+from jobbie.store.postgres.bulk import job_id_params, match_clause
 from jobbie.store.postgres.search_sql import count_sql, page_sql
 from jobbie.store.postgres.tx import Tx
 from jobbie.store.records import (
@@ -133,7 +133,7 @@ async def get_bulk(tx: Tx, bulk_id: str) -> BulkStatus:
 async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
     """(matching jobs, unknown ids) for a bulk request."""
     if spec.job_ids is not None:
-        wanted = sorted(set(spec.job_ids))
+        wanted = job_id_params(sorted(set(spec.job_ids)))
         row = await tx.one("SELECT count(*) AS n FROM jobs WHERE id = ANY(%s::text[])", (wanted,))
         found = row["n"] if row else 0
         return found, len(wanted) - found

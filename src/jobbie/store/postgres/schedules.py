@@ -16,6 +16,7 @@ from jobbie.store.cron import next_fire_ms
 from jobbie.store.ids import new_id
 from jobbie.store.params import NewJob, ScheduleSpec
 from jobbie.store.postgres.effects import ensure_queue
+from jobbie.store.postgres.inserts import insert_jobs
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.rules import DEFAULT_RETRY, RetryPolicy
 
@@ -85,7 +86,7 @@ async def fire_due(tx: Tx, limit: int) -> int:
             continue
         fired += 1
         await ensure_queue(tx, row["queue"])
-        await _insert(tx, _job(row))
+        await insert_jobs(tx, [_job(row)], batch_id=None)
     return fired
 
 
@@ -105,13 +106,6 @@ def _job(row: Row) -> NewJob:
         ),
         tags=msgspec.json.encode(tags).decode(),
     )
-
-
-async def _insert(tx: Tx, job: NewJob) -> None:
-    # Imported here: inserts.py is pg-core's module (enqueue, batches and cron share it).
-    from jobbie.store.postgres.inserts import insert_jobs
-
-    await insert_jobs(tx, [job], batch_id=None)
 
 
 async def _exists(tx: Tx, schedule_id: str) -> None:

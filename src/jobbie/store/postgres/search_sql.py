@@ -31,6 +31,7 @@ from jobbie.store.cursor import NULLABLE_SORTS, Cursor
 from jobbie.store.search import SearchFilter
 
 __all__ = [
+    "clean_text",
     "count_sql",
     "json_path",
     "page_sql",
@@ -66,10 +67,10 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
             add(f"{column} IN ({', '.join(['%s'] * len(values))})", *map(_param, values))
     if f.tags:
         # Containment of {key: value, ...}: each key holds exactly that string.
-        tags = {_clean(key): _clean(value) for key, value in f.tags}
+        tags = {clean_text(key): clean_text(value) for key, value in f.tags}
         add("jobbie_jsonb(jobs.tags) @> %s::jsonb", _json_text(tags))
     if f.payload_contains is not None:
-        add("strpos(payload, %s) > 0", _clean(f.payload_contains))  # case-sensitive, literal
+        add("strpos(payload, %s) > 0", clean_text(f.payload_contains))  # case-sensitive, literal
     for prefix, column in _TIME_COLUMNS.items():
         after, before = getattr(f, f"{prefix}_after"), getattr(f, f"{prefix}_before")
         if after is not None:
@@ -82,12 +83,12 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
         add("attempt <= %s", f.attempt_max)
     for column in ("unique_key", "batch_id", "worker_id", "error_signature"):
         if (value := getattr(f, column)) is not None:
-            add(f"{column} = %s", _clean(value))
+            add(f"{column} = %s", clean_text(value))
     if f.has_errors is not None:
         exists = "EXISTS (SELECT 1 FROM job_errors AS e WHERE e.job_id = jobs.id)"
         add(exists if f.has_errors else f"NOT {exists}")
     if f.error_contains is not None:
-        needle = _ascii_lower(_clean(f.error_contains))
+        needle = _ascii_lower(clean_text(f.error_contains))
         add(
             f"(strpos(translate(last_error, {_ASCII_FOLD}), %s) > 0"
             " OR EXISTS (SELECT 1 FROM job_errors AS e WHERE e.job_id = jobs.id"
@@ -97,7 +98,7 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
         )
     if f.job_id_prefix is not None:
         # A range on the index jobs_id_prefix (code point order), not LIKE.
-        prefix = _clean(f.job_id_prefix)
+        prefix = clean_text(f.job_id_prefix)
         upper = _successor(prefix)
         if upper is None:
             add('id COLLATE "C" >= %s', prefix)
@@ -148,13 +149,13 @@ def _after(column: str, cursor: Cursor) -> str:
     return f"({column}, seq) > (%s, %s)"
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     """A string PostgreSQL can hold: U+0000 becomes U+FFFD (see above)."""
     return text.replace("\x00", "\ufffd")
 
 
 def _param(value: object) -> object:
-    return _clean(value) if isinstance(value, str) else value
+    return clean_text(value) if isinstance(value, str) else value
 
 
 def _json_text(value: object) -> str:

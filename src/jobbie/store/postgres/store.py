@@ -348,11 +348,13 @@ class PostgresStore:
         return (await self.enqueue(job)).job_id
 
     async def readiness(self) -> Readiness:
-        error = None
-        try:
-            await self.ping()
-        except JobbieError as exc:
-            error = exc.message
+        # While the heartbeat fails, say so at once: a ping would wait for the pool's timeout.
+        error = self._leadership.failing
+        if error is None:
+            try:
+                await self.ping()
+            except JobbieError as exc:
+                error = exc.message
         return Readiness(
             status="ok" if error is None else "unavailable",
             database="ok" if error is None else "failing",

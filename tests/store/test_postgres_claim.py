@@ -1,0 +1,222 @@
+"""The PostgreSQL claim with several servers on one database, and its query plans.
+
+The contract suite runs one store; here two stores (two servers' pools) share a database and
+claim at the same moment, as servers behind a load balancer do: no job is handed out twice,
+and a queue's concurrency limit and throttle hold across both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from jobbie.errors import JobbieError
+from jobbie.models import FetchedJob
+from jobbie.store.params import AckParams, FetchParams
+from jobbie.store.postgres import claim
+from jobbie.store.postgres.database import migrate
+from jobbie.store.postgres.store import PostgresStore
+from jobbie.store.postgres.tx import Row, Tx
+from tests.backends import POSTGRES_HOWTO, PostgresUnavailable, postgres_database
+from tests.contract.support import new_job
+
+pytestmark = pytest.mark.postgres
+
+Stores = tuple[PostgresStore, PostgresStore]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    """A fresh database (skipped, outside CI, when no PostgreSQL is reachable)."""
+    try:
+        return postgres_database(tmp_path / "db")
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"{POSTGRES_HOWTO} ({exc})")
+
+
+def with_two_servers(
+    url: str, test: Callable[[PostgresStore, PostgresStore], Awaitable[None]]
+) -> None:
+    """Run `test` with two stores open on the database at `url`, as two servers."""
+
+    async def main() -> None:
+        a = await PostgresStore.open(url, node_id="node-a", address="http://a")
+        try:
+            b = await PostgresStore.open(url, node_id="node-b", address="http://b")
+            try:
+                await test(a, b)
+            finally:
+                await b.close()
+        finally:
+            await a.close()
+
+    asyncio.run(main())
+
+
+async def fetch(store: PostgresStore, worker: str, count: int = 1) -> list[FetchedJob]:
+    params = FetchParams(
+        queues=("q",), worker_id=worker, hostname=None, lease_ms=60_000, count=count
+    )
+    return (await store.fetch(params)).jobs
+
+
+async def at_once(stores: Sequence[PostgresStore], fetches: int, count: int) -> list[FetchedJob]:
+    """`fetches` claims started together, alternating between the stores; every job handed out."""
+    claims = await asyncio.gather(
+        *(fetch(stores[n % len(stores)], f"w{n}", count) for n in range(fetches))
+    )
+    return [job for jobs in claims for job in jobs]
+
+
+def test_two_servers_draining_one_queue_never_hand_out_a_job_twice(url: str) -> None:
+    async def test(a: PostgresStore, b: PostgresStore) -> None:
+        answer = await a.enqueue_batch([new_job("q", n) for n in range(300)], None)
+        handed: list[str] = []
+        while batch := await at_once((a, b), fetches=12, count=5):
+            handed.extend(job.job_id for job in batch)
+        assert len(handed) == len(set(handed)) == 300
+        assert set(handed) == set(answer.job_ids)
+        queue = await b.get_queue("q")
+        assert (queue.counts.pending, queue.counts.active) == (0, 300)
+
+    with_two_servers(url, test)
+
+
+def test_a_concurrency_limit_holds_across_servers(url: str) -> None:
+    async def test(a: PostgresStore, b: PostgresStore) -> None:
+        await a.set_concurrency("q", 3)
+        await b.enqueue_batch([new_job("q", n) for n in range(20)], None)
+        handed = await at_once((a, b), fetches=16, count=2)
+        assert len(handed) == 3
+        assert (await a.get_queue("q")).counts.active == 3
+
+        # A slot freed on one server is taken on the other, and only one.
+        await a.ack(AckParams(job_id=handed[0].job_id, result="null"))
+        assert len(await at_once((b, a), fetches=8, count=2)) == 1
+        assert (await b.get_queue("q")).counts.active == 3
+
+    with_two_servers(url, test)
+
+
+def test_a_throttle_holds_across_servers(url: str) -> None:
+    async def test(a: PostgresStore, b: PostgresStore) -> None:
+        await b.set_throttle("q", 4, 60_000)
+        await a.enqueue_batch([new_job("q", n) for n in range(20)], None)
+        assert len(await at_once((a, b), fetches=16, count=3)) == 4
+        assert await at_once((b, a), fetches=4, count=3) == []
+
+    with_two_servers(url, test)
+
+
+def test_a_unique_key_enqueued_on_two_servers_at_once_makes_one_job(url: str) -> None:
+    async def test(a: PostgresStore, b: PostgresStore) -> None:
+        answers = await asyncio.gather(
+            *((a, b)[n % 2].enqueue(new_job("q", n, unique_key="k")) for n in range(12))
+        )
+        assert len({answer.job_id for answer in answers}) == 1
+        assert sum(not answer.unique_existing for answer in answers) == 1
+        assert (await a.get_queue("q")).counts.pending == 1
+
+    with_two_servers(url, test)
+
+
+def test_racing_acks_on_two_servers_complete_a_job_once(url: str) -> None:
+    async def test(a: PostgresStore, b: PostgresStore) -> None:
+        await a.enqueue(new_job("q"))
+        [job] = await fetch(a, "w1")
+        ack = AckParams(job_id=job.job_id, result="null")
+        answers = await asyncio.gather(
+            *((a, b)[n % 2].ack(ack) for n in range(6)), return_exceptions=True
+        )
+        assert sum(answer == "completed" for answer in answers) == 1
+        assert all(isinstance(x, JobbieError) for x in answers if x != "completed")
+        assert (await b.get_queue("q")).totals.completed == 1
+
+    with_two_servers(url, test)
+
+
+# --- plans --------------------------------------------------------------------------------
+
+# Jobs in the plan test's table: with statistics of this many (95% finished), the planner
+# weighs a big table as it would at a million (the proportions are what it costs).
+ROWS = 100_000
+
+
+class _Explain(Tx):
+    """Records the plan of each statement instead of running it: the plan PostgreSQL uses for
+    these values (`generic=False`) or the generic one it may settle on for a statement the
+    driver prepared (`generic=True`)."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], *, generic: bool) -> None:
+        super().__init__(conn, 0)
+        self.generic = generic
+        self.plans: list[str] = []
+
+    async def all(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
+        args = psycopg.AsyncClientCursor(self.conn).mogrify(
+            "(" + ", ".join(["%s"] * len(params or ())) + ")", params
+        )
+        if self.generic:
+            numbered = iter(range(1, 1000))
+            await self.conn.execute(
+                "PREPARE claim_step AS " + re.sub("%s", lambda _: f"${next(numbered)}", sql)
+            )
+            await self.conn.execute("SET plan_cache_mode = force_generic_plan")
+            cur = await self.conn.execute(f"EXPLAIN EXECUTE claim_step{args}")
+            await self.conn.execute("RESET plan_cache_mode")
+            await self.conn.execute("DEALLOCATE claim_step")
+        else:
+            cur = await self.conn.execute("EXPLAIN " + sql, params)
+        self.plans.append("\n".join(row["QUERY PLAN"] for row in await cur.fetchall()))
+        return []
+
+
+async def _claim_plans(url: str) -> dict[str, list[str]]:
+    """The plans of the claim's statements on a big table, custom and generic."""
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        await migrate(conn)
+        # Many jobs, most finished, pending ones spread over ten queues.
+        await conn.execute(
+            "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
+            " retry_base_delay_ms, retry_max_delay_ms, created_at, completed_at)"
+            " SELECT 'job_' || g, 'q' || (g %% 10), CASE WHEN g %% 19 = 0 THEN 'pending'"
+            " ELSE 'completed' END, 'null', g %% 3, 3, 'none', 0, 0, g, g"
+            " FROM generate_series(1, %s) AS g",
+            (ROWS,),
+        )
+        await conn.execute("ANALYZE jobs")
+        plans: dict[str, list[str]] = {}
+        for mode in ("custom", "generic"):
+            tx = _Explain(conn, generic=mode == "generic")
+            params = FetchParams(
+                queues=("q3", "q4"), worker_id="w", hostname=None, lease_ms=1000, count=10
+            )
+            await claim._takes(tx, {"q3": 10, "q4": 10}, 10)
+            await claim._lease(tx, params, {"q3": 10}, 1_000_000, first=True)
+            plans[mode] = tx.plans
+    return plans
+
+
+def test_the_claim_reads_the_pending_index_and_leases_by_key(url: str) -> None:
+    for mode, (candidates, lease) in asyncio.run(_claim_plans(url)).items():
+        for plan in (candidates, lease):
+            assert "jobs_pending" in plan, (mode, plan)
+            assert "Seq Scan on jobs" not in plan, (mode, plan)
+        # Each queue's jobs come in index order (only the merge of queues sorts).
+        assert "Sort" not in candidates.split("Nested Loop")[1], (mode, candidates)
+        assert "Sort" not in lease.split("CTE ranked")[0], (mode, lease)
+        # Locked once, in the CTE; the UPDATE finds each locked job by its key.
+        assert "CTE picked" in lease and "LockRows" in lease, (mode, lease)
+        assert "Index Scan using jobs_pkey" in lease, (mode, lease)
