@@ -131,9 +131,37 @@ def print_sizing(rows: list[dict[str, Any]], backends: list[Backend]) -> None:
                 f"PostgreSQL {us or 0:>6,.0f} µs  WAL {wal:>7,.0f} B{_mark(cell) or ' '}  "
                 f"{core} jobs/s per PG core   {wal * 1000 / 2**20:>6.1f} MiB WAL/s at 1k jobs/s"
             )
+    # A job's whole life: one of the enqueue workloads plus one of the drains.
+    lives = [("A16", "C8b"), ("B", "C8b"), ("U16", "W64"), ("U16", "W8")]
+    for enqueue, drain in lives:
+        for b in (b for b in backends if b.postgres):
+            parts = [_cost(rows, enqueue, b.key), _cost(rows, drain, b.key)]
+            if any(p is None for p in parts):
+                continue
+            srv, us, wal = (sum(p[i] for p in parts if p is not None) for i in range(3))
+            lines.append(
+                f"  {'a job: ' + enqueue + ' + ' + drain:<36} {b.title:<6} jobbie {srv:>6,.0f} µs  "
+                f"PostgreSQL {us:>6,.0f} µs  WAL {wal:>7,.0f} B   "
+                f"{1e6 / us:>9,.0f} jobs/s per PG core   {wal * 1000 / 2**20:>6.1f} MiB WAL/s "
+                "at 1k jobs/s"
+            )
     if lines:
         print("\nCost per job (CPU of the Jobbie servers and of PostgreSQL, WAL written):")
         print("\n".join(lines))
+
+
+def _cost(
+    rows: list[dict[str, Any]], workload: str, backend: str
+) -> tuple[float, float, float] | None:
+    """(Jobbie µs, PostgreSQL µs, WAL bytes) per job of a workload's headline row."""
+    for r in rows:
+        cell = r.get(backend) or {}
+        if r["label"].split(" ", 1)[0] == workload and cell.get("pg_us_per_job"):
+            wal, srv = cell.get("wal_bytes_per_job"), cell.get("server_us_per_job")
+            if wal is None or srv is None:
+                return None
+            return float(srv), float(cell["pg_us_per_job"]), float(wal)
+    return None
 
 
 def median_of(rows: list[dict[str, Any]], prefix: str, backend: str) -> float | None:
