@@ -75,7 +75,8 @@ class PgSample:
 
     wal_lsn: int
     wal_text: str = ""  # the same position as PostgreSQL writes it (X/Y), for pg_waldump
-    own_cpu: dict[int, float] = field(default_factory=dict)  # this database + shared processes
+    own_cpu: dict[int, float] = field(default_factory=dict)  # backends of this database
+    shared_cpu: dict[int, float] = field(default_factory=dict)  # postmaster, WAL writer...
     other_cpu: dict[int, float] = field(default_factory=dict)  # backends of other databases
 
 
@@ -85,7 +86,8 @@ class PgCost:
 
     wal_bytes: int  # the whole cluster's WAL
     own_wal_bytes: int | None  # this database's records (None: pg_waldump not possible here)
-    cpu_s: float | None  # None: PostgreSQL does not run on this machine
+    cpu_s: float | None  # backends + shared; None: PostgreSQL does not run on this machine
+    backend_cpu_s: float | None  # the backends connected to this database
     other_db_cpu_s: float | None
     wal_note: str = ""  # why own_wal_bytes is None, when pg_waldump was tried
 
@@ -203,10 +205,11 @@ class PgDatabase:
         if self._postmaster is None:
             return PgSample(int(lsn), text)
         own: dict[int, float] = {}
+        shared: dict[int, float] = {}
         other: dict[int, float] = {}
         master = _proc_stat(self._postmaster)
         if master is not None:
-            own[self._postmaster] = master[1]
+            shared[self._postmaster] = master[1]
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
                 continue
@@ -214,11 +217,13 @@ class PgDatabase:
             if stat is None or stat[0] != self._postmaster:
                 continue
             database = activity.get(entry.name)
-            if database is None or database == self.name:
+            if database == self.name:
                 own[int(entry.name)] = stat[1]
+            elif database is None:  # background processes serve every database
+                shared[int(entry.name)] = stat[1]
             else:
                 other[int(entry.name)] = stat[1]
-        return PgSample(int(lsn), text, own, other)
+        return PgSample(int(lsn), text, own, shared, other)
 
     def cost(self, before: PgSample, after: PgSample) -> PgCost:
         """WAL and CPU between two samples (a process born in between counts from zero)."""
@@ -228,12 +233,14 @@ class PgDatabase:
 
         wal = after.wal_lsn - before.wal_lsn
         if self._postmaster is None:
-            return PgCost(wal, None, None, None)
+            return PgCost(wal, None, None, None, None)
         own, note = self._own_wal(before, after)
+        backends = spent(before.own_cpu, after.own_cpu)
         return PgCost(
             wal,
             own,
-            spent(before.own_cpu, after.own_cpu),
+            backends + spent(before.shared_cpu, after.shared_cpu),
+            backends,
             spent(before.other_cpu, after.other_cpu),
             note,
         )

@@ -261,6 +261,7 @@ class Window:
     steal: float = 0.0
     pg0: PgSample | None = None
     pg_cpu: float | None = None  # PostgreSQL processes serving this run (None: not measured)
+    pg_backend_cpu: float | None = None  # of which the backends connected to the run's database
     pg_other_db_cpu: float | None = None  # PostgreSQL backends of other databases (noise)
     wal_bytes: int | None = None  # this database's WAL records, else the cluster's WAL
     wal_cluster_bytes: int | None = None  # everything PostgreSQL wrote meanwhile
@@ -289,6 +290,7 @@ class Window:
         if self.server.pg is not None and self.pg0 is not None:
             cost = self.server.pg.cost(self.pg0, self.server.pg.sample())
             self.pg_cpu, self.pg_other_db_cpu = cost.cpu_s, cost.other_db_cpu_s
+            self.pg_backend_cpu = cost.backend_cpu_s
             self.wal_cluster_bytes = cost.wal_bytes
             self.wal_bytes = cost.wal_bytes if cost.own_wal_bytes is None else cost.own_wal_bytes
             self.wal_note = cost.wal_note
@@ -964,7 +966,9 @@ def describe(result: RunResult) -> str:
             "n/a (remote)"
             if pg_us is None or w.pg_cpu is None
             else (
-                f"{100 * w.pg_cpu / w.wall:.0f}% ({pg_us:.0f} µs/job; other databases' backends "
+                f"{100 * w.pg_cpu / w.wall:.0f}% ({pg_us:.0f} µs/job, of which its backends "
+                f"{(w.pg_backend_cpu or 0.0) / result.ops * 1e6:.0f} and the shared processes "
+                "the rest; other databases' backends "
                 f"{100 * (w.pg_other_db_cpu or 0.0) / w.wall:.0f}%)"
             )
         )
@@ -1083,6 +1087,7 @@ def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> N
         steal_s=w.steal if w else None,
         client_cpu_s=w.cli_cpu if w else None,
         postgres_cpu_s=w.pg_cpu if w else None,
+        postgres_backends_cpu_s=w.pg_backend_cpu if w else None,
         postgres_other_databases_cpu_s=w.pg_other_db_cpu if w else None,
         postgres_wal_bytes=w.wal_bytes if w else None,
         postgres_wal_cluster_bytes=w.wal_cluster_bytes if w else None,
