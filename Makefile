@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-compare bench-manage clean
+.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-postgres bench-compare bench-manage clean
 
 install: $(STAMP)
 
@@ -70,8 +70,15 @@ lock: $(BIN)/pip-compile
 lock-upgrade:
 	$(MAKE) lock LOCK_ARGS=--upgrade
 
+# Options pass through: make bench BENCH_ARGS='--database postgres --servers 2 --quick'
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# SQLite, PostgreSQL and two servers on PostgreSQL in one interleaved run (needs PostgreSQL at
+# 127.0.0.1:5432, user postgres; creates and drops jobbie_bench_* databases):
+# make bench-postgres POSTGRES_BENCH_ARGS='--quick'
+bench-postgres: $(STAMP)
+	$(BIN)/python -m bench.cluster $(POSTGRES_BENCH_ARGS)
 
 # Jobbie vs Huey and RQ in one run (needs Redis at 127.0.0.1:6379 for RQ; uses and flushes db 13).
 BENCH_STAMP := $(VENV)/.installed-bench

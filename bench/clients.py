@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import resource
@@ -154,17 +155,24 @@ def run_u1(cfg: Config, server: Server) -> RunResult:
 # --- U16: AsyncClient.enqueue x16 vs 16 raw connections ------------------------------------------
 
 
-async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
+async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str], Window]:
     from jobbie import AsyncClient
 
     conc = 16
     raw, shipped = Phases(), Phases()
     ids: list[str] = []
-    raws = [RawConnection(server.host, server.port) for _ in range(conc)]
-    async with AsyncClient(server.url, timeout=60) as client:
+    # On several servers, both sides spread their 16 producers round-robin across them.
+    targets = run.spread_over(server, conc)
+    raws = [RawConnection(s.host, s.port) for s in targets]
+    async with contextlib.AsyncExitStack() as stack:
+        by_url = {
+            s.url: await stack.enter_async_context(AsyncClient(s.url, timeout=60))
+            for s in server.group
+        }
+        shipped_clients = [by_url[s.url] for s in targets]
         for i, conn in enumerate(raws):  # every connection open before the clock starts
             decode(*(await conn.post(ENQUEUE, enqueue_body("warmup", i))), 201, "warm-up")
-        await asyncio.gather(*(client.enqueue("warmup", i) for i in range(conc)))
+        await asyncio.gather(*(c.enqueue("warmup", i) for i, c in enumerate(shipped_clients)))
 
         async def raw_round(base: int) -> None:
             numbers = iter(range(base, base + half))
@@ -180,24 +188,27 @@ async def _u16(server: Server, half: int) -> tuple[Phases, Phases, list[str]]:
         async def shipped_round(base: int) -> None:
             numbers = iter(range(base, base + half))
 
-            async def producer() -> None:
+            async def producer(client: AsyncClient) -> None:
                 for i in numbers:
                     ids.append((await client.enqueue("u16", {"i": i})).job_id)
 
-            await asyncio.gather(*(producer() for _ in range(conc)))
+            await asyncio.gather(*(producer(c) for c in shipped_clients))
 
+        # The server's (and PostgreSQL's) cost per job, over both sides' enqueues.
+        window = Window(server).start()
         for r in range(2):
             await raw.atime(half, partial(raw_round, r * half))
             await shipped.atime(half, partial(shipped_round, r * half))
+        window.stop()
     for conn in raws:
         await conn.aclose()
-    return raw, shipped, ids
+    return raw, shipped, ids, window
 
 
 def run_u16(cfg: Config, server: Server) -> RunResult:
     half = max(1, cfg.n_a16 // 2)
     warm_up(server)
-    raw, shipped, ids = asyncio.run(_u16(server, half))
+    raw, shipped, ids, window = asyncio.run(_u16(server, half))
     expect_unique_ids(ids, 2 * half, "U16 AsyncClient.enqueue")
     expect_counts(server, "u16", pending=2 * half)
     return RunResult(
@@ -207,7 +218,10 @@ def run_u16(cfg: Config, server: Server) -> RunResult:
             "U16 AsyncClient/raw": (shipped.rate / raw.rate, "x"),
             "U16 AsyncClient CPU/request": (shipped.us_per_op, "µs"),
         },
-        note=f"{SHIPPED} (AsyncClient, aiohttp) vs bench.run's raw asyncio client, 1 loop",
+        4 * half,
+        window,
+        note=f"{SHIPPED} (AsyncClient, aiohttp) vs bench.run's raw asyncio client, 1 loop; "
+        "the CPU window spans both sides' enqueues",
     )
 
 
@@ -266,42 +280,55 @@ def _worker_drain(
     queue = key.lower()
     ids = asyncio.run(load_jobs(server, queue, 0, n, 1000, 2))
     expect_unique_ids(ids, n, f"{key} pre-enqueue")
-    worker = Worker(server.url, queues=[queue], concurrency=conc)
-    if async_handler:
 
-        async def anoop(job: Job, ctx: JobContext) -> None:
-            return None
+    async def anoop(job: Job, ctx: JobContext) -> None:
+        return None
 
-        worker.register(queue, anoop)
-    else:
-        worker.register(queue, lambda job, ctx: None)
+    # On several servers: one Worker per server, the concurrency split between them.
+    group = server.group
+    workers = [Worker(s.url, queues=[queue], concurrency=max(1, conc // len(group))) for s in group]
+    for worker in workers:
+        if async_handler:
+            worker.register(queue, anoop)
+        else:
+            worker.register(queue, lambda job, ctx: None)
 
     import aiohttp  # noqa: F401 - imported before the clock starts, as a running app has it
 
+    def completed() -> int:
+        return sum(w.stats.completed for w in workers)
+
     async def main() -> Window:
         window = Window(server).start()
-        task = asyncio.create_task(worker.arun(install_signal_handlers=False))
-        while worker.stats.completed < n:
-            if task.done():
-                await task
-                raise BenchError(f"{key}: the worker stopped early")
+        tasks = [asyncio.create_task(w.arun(install_signal_handlers=False)) for w in workers]
+        while completed() < n:
+            for task in tasks:
+                if task.done():
+                    await task
+                    raise BenchError(f"{key}: a worker stopped early")
             await asyncio.sleep(0.005)
         window.stop()
-        worker.stop()
-        await task
+        for worker in workers:
+            worker.stop()
+        await asyncio.gather(*tasks)
         return window
 
     window = asyncio.run(main())
-    check(worker.stats.completed == n, f"{key}: completed {worker.stats.completed}, not {n}")
-    check(worker.stats.lost == 0 and worker.stats.failed == 0, f"{key}: {worker.stats}")
+    check(completed() == n, f"{key}: completed {completed()}, not {n}")
+    for worker in workers:
+        check(worker.stats.lost == 0 and worker.stats.failed == 0, f"{key}: {worker.stats}")
     expect_counts(server, queue, pending=0, active=0, completed=n)
     kind = "async" if async_handler else "sync"
+    split = (
+        f"{len(group)} Workers (one per server) x concurrency {conc // len(group)}"
+        if len(group) > 1
+        else f"Worker(concurrency={conc})"
+    )
     return RunResult(
         {f"{key} Worker {kind} no-op x{conc}": (n / window.wall, "jobs/s")},
         n,
         window,
-        note=f"{SHIPPED}: Worker(concurrency={conc}) defaults (batched), {kind} handler, "
-        "in this process",
+        note=f"{SHIPPED}: {split} defaults (batched), {kind} handler, in this process",
     )
 
 
@@ -393,7 +420,7 @@ async def _c8n(server: Server, queue: str, conc: int) -> tuple[list[str], Window
                 return
             job = decode(status, data, 200, "fetch")
 
-    conns = [RawConnection(server.host, server.port) for _ in range(conc)]
+    conns = [RawConnection(s.host, s.port) for s in run.spread_over(server, conc)]
     window = Window(server).start()
     await asyncio.gather(*(loop(c, f"bench-n{i}") for i, c in enumerate(conns)))
     window.stop(end=last)

@@ -15,7 +15,12 @@ Workloads:
   C8b  the same with fetch count=100 and POST /api/v1/ack/batch
   D    idle pickup latency: one long-polling worker, one enqueue every 20 ms; p50 / p99
        (worker and producer are two connections on one event loop)
+  D2   the same across servers (--servers 2): long-poll on server B, enqueue on server A
   E    fetch latency with a small vs a big pending table, enqueue rate and RSS with the big one
+
+`--database postgres[=ADMIN_URL]` runs them on PostgreSQL (a fresh database per run, dropped
+after it) and adds PostgreSQL's CPU and WAL bytes per job; `--servers N` starts N servers on
+that database and spreads the multi-connection workloads across them (bench/postgres.py).
 """
 
 from __future__ import annotations
@@ -36,11 +41,14 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+
+from bench import postgres
+from bench.postgres import DEFAULT_ADMIN_URL, PgDatabase, PgSample
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 ENQUEUE = "/api/v1/enqueue"
@@ -73,9 +81,20 @@ def free_port() -> int:
 
 
 class Server:
-    """A `python -m jobbie server` subprocess with its own temporary data directory."""
+    """A `python -m jobbie server` subprocess with its own temporary data directory, or on a
+    PostgreSQL database (`database`: its URL; the directory then holds only the log).
 
-    def __init__(self, data_root: Path, extra_args: Iterable[str], keep: bool) -> None:
+    `group` lists every server of the run (this one first): workloads that spread their
+    connections take them from it. `pg` is the run's PostgreSQL database, for the cost probe.
+    """
+
+    def __init__(
+        self,
+        data_root: Path,
+        extra_args: Iterable[str],
+        keep: bool,
+        database: str | None = None,
+    ) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="jobbie-bench-", dir=data_root))
         self.data_dir = self.root / "data"
         self.log_path = self.root / "server.log"
@@ -84,6 +103,9 @@ class Server:
         self.url = f"http://{self.host}:{self.port}"
         self.extra_args = tuple(extra_args)
         self.keep = keep
+        self.database = database
+        self.group: list[Server] = [self]
+        self.pg: PgDatabase | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
         self.shutdown_s = 0.0
@@ -91,6 +113,9 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until GET /healthz answers 200."""
+        store = ["--data-dir", str(self.data_dir)]
+        if self.database is not None:
+            store = ["--database", self.database]
         cmd = [
             sys.executable,
             "-m",
@@ -98,8 +123,7 @@ class Server:
             "server",
             "--bind",
             f"{self.host}:{self.port}",
-            "--data-dir",
-            str(self.data_dir),
+            *store,
             *self.extra_args,
         ]
         t0 = pc()
@@ -147,6 +171,8 @@ class Server:
 
     def data_mib(self) -> float:
         """Bytes on disk under the data directory (database, WAL...), in MiB."""
+        if self.pg is not None:
+            return self.pg.size_mib()
         return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file()) / 2**20
 
     def stop(self, timeout: float = 120.0) -> None:
@@ -217,7 +243,8 @@ def _stat_cpu(path: Path) -> float:
 
 @dataclass
 class Window:
-    """Wall time and the CPU that the server and this process used over a timed section."""
+    """Wall time and the CPU that the servers (every one of the run's group), this process and,
+    on PostgreSQL, the database used over a timed section, plus the WAL PostgreSQL wrote."""
 
     server: Server
     t0: float = 0.0
@@ -232,10 +259,23 @@ class Window:
     steal0: float = 0.0
     other_cpu: float = 0.0
     steal: float = 0.0
+    pg0: PgSample | None = None
+    pg_cpu: float | None = None  # PostgreSQL processes serving this run (None: not measured)
+    pg_backend_cpu: float | None = None  # of which the backends connected to the run's database
+    pg_other_db_cpu: float | None = None  # PostgreSQL backends of other databases (noise)
+    wal_bytes: int | None = None  # this database's WAL records, else the cluster's WAL
+    wal_cluster_bytes: int | None = None  # everything PostgreSQL wrote meanwhile
+    wal_note: str = ""  # why wal_bytes is the cluster's
+
+    def _servers_cpu(self) -> tuple[float, float]:
+        group = self.server.group
+        return sum(s.cpu_seconds() for s in group), sum(s.loop_cpu_seconds() for s in group)
 
     def start(self) -> Window:
+        if self.server.pg is not None:
+            self.pg0 = self.server.pg.sample()
         self.busy0, self.steal0 = machine_cpu()
-        self.srv0, self.loop0 = self.server.cpu_seconds(), self.server.loop_cpu_seconds()
+        self.srv0, self.loop0 = self._servers_cpu()
         self.cli0, self.t0 = time.process_time(), pc()
         return self
 
@@ -243,12 +283,21 @@ class Window:
         """Close the window at `end` (a perf_counter value) or now."""
         now = pc()
         self.wall = (now if end is None else end) - self.t0
-        self.srv_cpu = self.server.cpu_seconds() - self.srv0
-        self.loop_cpu = self.server.loop_cpu_seconds() - self.loop0
+        srv, loop = self._servers_cpu()
+        self.srv_cpu, self.loop_cpu = srv - self.srv0, loop - self.loop0
         self.cli_cpu = time.process_time() - self.cli0
         busy, steal = machine_cpu()
+        if self.server.pg is not None and self.pg0 is not None:
+            cost = self.server.pg.cost(self.pg0, self.server.pg.sample())
+            self.pg_cpu, self.pg_other_db_cpu = cost.cpu_s, cost.other_db_cpu_s
+            self.pg_backend_cpu = cost.backend_cpu_s
+            self.wal_cluster_bytes = cost.wal_bytes
+            self.wal_bytes = cost.wal_bytes if cost.own_wal_bytes is None else cost.own_wal_bytes
+            self.wal_note = cost.wal_note
         # Whatever else ran on the machine meanwhile (other processes): it skews the figure.
-        self.other_cpu = max(0.0, busy - self.busy0 - self.srv_cpu - self.cli_cpu)
+        self.other_cpu = max(
+            0.0, busy - self.busy0 - self.srv_cpu - self.cli_cpu - (self.pg_cpu or 0.0)
+        )
         self.steal = steal - self.steal0
         return self
 
@@ -268,6 +317,18 @@ class RunResult:
         if self.window is None or not self.ops:
             return None
         return self.window.srv_cpu / self.ops * 1e6
+
+    def pg_us_per_op(self) -> float | None:
+        """PostgreSQL CPU per job (µs), when the run was on PostgreSQL."""
+        if self.window is None or not self.ops or self.window.pg_cpu is None:
+            return None
+        return self.window.pg_cpu / self.ops * 1e6
+
+    def wal_per_op(self) -> float | None:
+        """PostgreSQL WAL bytes per job, when the run was on PostgreSQL."""
+        if self.window is None or not self.ops or self.window.wal_bytes is None:
+            return None
+        return self.window.wal_bytes / self.ops
 
     def cpu_percent(self) -> tuple[float, float] | None:
         """(server, client) CPU as % of one core over the timed window."""
@@ -367,20 +428,35 @@ class HttpxPoster:
         return response.status_code, response.content
 
 
+def spread_over(server: Server, n: int) -> list[Server]:
+    """The server of each of `n` connections, round-robin over the run's servers."""
+    return [server.group[i % len(server.group)] for i in range(n)]
+
+
 @contextlib.asynccontextmanager
-async def open_posters(kind: str, server: Server, n: int) -> AsyncIterator[list[Poster]]:
-    """`n` concurrent clients: raw connections, or one httpx.AsyncClient with n connections."""
+async def open_posters(
+    kind: str, server: Server, n: int, spread: bool = False
+) -> AsyncIterator[list[Poster]]:
+    """`n` concurrent clients: raw connections, or an httpx.AsyncClient per server with n
+    connections in all. `spread`: round-robin over the run's servers, else all on `server`."""
+    targets = spread_over(server, n) if spread else [server] * n
     if kind == "raw":
-        raw = [RawConnection(server.host, server.port) for _ in range(n)]
+        raw = [RawConnection(s.host, s.port) for s in targets]
         try:
             yield list(raw)
         finally:
             for conn in raw:
                 await conn.aclose()
     else:
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-        async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as client:
-            yield [HttpxPoster(client) for _ in range(n)]
+        async with contextlib.AsyncExitStack() as stack:
+            clients: dict[str, httpx.AsyncClient] = {}
+            for s in dict.fromkeys(targets):
+                share = targets.count(s)
+                limits = httpx.Limits(max_connections=share, max_keepalive_connections=share)
+                clients[s.url] = await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=s.url, timeout=120, limits=limits)
+                )
+            yield [HttpxPoster(clients[s.url]) for s in targets]
 
 
 def client_label(kind: str, n: int) -> str:
@@ -493,6 +569,15 @@ class Config:
     server_args: tuple[str, ...]
     data_root: Path
     keep: bool
+    database: str | None = None  # PostgreSQL admin URL (a fresh database per run); None: SQLite
+    servers: int = 1  # servers per run (PostgreSQL: all on the run's database)
+
+    @property
+    def backend(self) -> str:
+        """A short name of the store: "sqlite", "pg" or "pg x2"."""
+        if self.database is None:
+            return "sqlite"
+        return "pg" if self.servers == 1 else f"pg x{self.servers}"
 
 
 async def _a1(cfg: Config, server: Server, n: int) -> tuple[list[str], Window]:
@@ -531,7 +616,7 @@ async def _a16(cfg: Config, server: Server, n: int, conc: int) -> tuple[list[str
             status, data = await poster.post(ENQUEUE, body)
             ids.append(decode(status, data, 201, "POST /api/v1/enqueue")["job_id"])
 
-    async with open_posters(cfg.client, server, conc) as posters:
+    async with open_posters(cfg.client, server, conc, spread=True) as posters:
         for i, poster in enumerate(posters):  # open every connection before the clock starts
             status, data = await poster.post(ENQUEUE, enqueue_body("warmup", i))
             decode(status, data, 201, "warm-up enqueue")
@@ -615,7 +700,7 @@ async def _drain(
                     acked.append(job["job_id"])
             last_ack = pc()
 
-    async with open_posters(cfg.client, server, conc) as posters:
+    async with open_posters(cfg.client, server, conc, spread=True) as posters:
         window = Window(server).start()
         await asyncio.gather(*(worker(p, f"bench-w{i}") for i, p in enumerate(posters)))
         window.stop(end=last_ack)  # first fetch -> last ack; the closing 204s are not counted
@@ -650,12 +735,17 @@ def run_c8b(cfg: Config, server: Server) -> RunResult:
     return _run_drain(cfg, server, "C8b", cfg.n_c8b, 100)
 
 
-async def _d(cfg: Config, server: Server, total: int, period: float) -> list[tuple[float, float]]:
+async def _d(
+    cfg: Config, server: Server, total: int, period: float, cross: bool = False
+) -> list[tuple[float, float]]:
     """(enqueue start, fetch return) per job: one connection long-polls, another enqueues on a
-    fixed schedule; both on one event loop, so no thread switch sits in the measurement."""
+    fixed schedule; both on one event loop, so no thread switch sits in the measurement.
+    `cross`: the worker long-polls on the run's second server, the producer enqueues on the
+    first, so the wake-up crosses servers (through PostgreSQL's NOTIFY)."""
     queue = "d"
     received: dict[str, float] = {}
-    async with open_posters(cfg.client, server, 2) as (worker, producer):
+    async with open_posters(cfg.client, server, 2, spread=cross) as (first, second):
+        worker, producer = (second, first) if cross else (first, second)
 
         async def work() -> None:
             body = fetch_body(queue, "bench-d", 30)
@@ -689,19 +779,30 @@ async def _d(cfg: Config, server: Server, total: int, period: float) -> list[tup
     return [(t0, received[job_id]) for job_id, t0 in sent]
 
 
-def run_d(cfg: Config, server: Server) -> RunResult:
+def _run_pickup(cfg: Config, server: Server, key: str, cross: bool) -> RunResult:
     warm, samples, period = 5, cfg.d_samples, 0.020
     warm_up(server, 5)
-    pairs = asyncio.run(_d(cfg, server, warm + samples, period))
+    pairs = asyncio.run(_d(cfg, server, warm + samples, period, cross))
     lat = [(got - t0) * 1000 for t0, got in pairs[warm:]]
-    check(min(lat) > 0, "D: a job arrived before its enqueue started (clock mix-up)")
+    check(min(lat) > 0, f"{key}: a job arrived before its enqueue started (clock mix-up)")
     metrics = {
-        "D pickup p50": (percentile(lat, 0.5), "ms"),
-        "D pickup p99": (percentile(lat, 0.99), "ms"),
+        f"{key} pickup p50": (percentile(lat, 0.5), "ms"),
+        f"{key} pickup p99": (percentile(lat, 0.99), "ms"),
     }
     extra = {"p90_ms": percentile(lat, 0.9), "max_ms": max(lat), "samples": len(lat)}
     note = f"{client_label(cfg.client, 2)}; the worker long-polls (timeout 30 s)"
+    if cross:
+        note += " on server B, the producer enqueues on server A"
     return RunResult(metrics, extra=extra, note=note)
+
+
+def run_d(cfg: Config, server: Server) -> RunResult:
+    return _run_pickup(cfg, server, "D", cross=False)
+
+
+def run_d2(cfg: Config, server: Server) -> RunResult:
+    check(len(server.group) >= 2, "D2 needs two servers (--database postgres --servers 2)")
+    return _run_pickup(cfg, server, "D2", cross=True)
 
 
 def _fetch_latency(server: Server, queue: str, samples: int) -> tuple[list[float], list[float]]:
@@ -812,6 +913,7 @@ WORKLOADS = [
     Workload("C8", run_c8),
     Workload("C8b", run_c8b),
     Workload("D", run_d),
+    Workload("D2", run_d2),
     Workload("E", run_e),
 ]
 
@@ -857,65 +959,160 @@ def describe(result: RunResult) -> str:
             f"{100 * result.window.other_cpu / result.window.wall:.0f}%, "
             f"steal {100 * result.window.steal / result.window.wall:.0f}%"
         )
+    w = result.window
+    if w is not None and w.wal_bytes is not None and result.ops:
+        pg_us = result.pg_us_per_op()
+        cpu_text = (
+            "n/a (remote)"
+            if pg_us is None or w.pg_cpu is None
+            else (
+                f"{100 * w.pg_cpu / w.wall:.0f}% ({pg_us:.0f} µs/job, of which its backends "
+                f"{(w.pg_backend_cpu or 0.0) / result.ops * 1e6:.0f} and the shared processes "
+                "the rest; other databases' backends "
+                f"{100 * (w.pg_other_db_cpu or 0.0) / w.wall:.0f}%)"
+            )
+        )
+        whole = w.wal_cluster_bytes or 0
+        scope = f"of {whole / 2**20:.1f} MiB in all"
+        if w.wal_note:
+            scope = f"(the whole cluster's: {w.wal_note})"
+        parts.append(
+            f"PostgreSQL CPU {cpu_text}, WAL {w.wal_bytes / 2**20:.1f} MiB {scope} "
+            f"({w.wal_bytes / result.ops:,.0f} B/job)"
+        )
     parts += [f"{k} {v:,.2f}" for k, v in result.extra.items()]
     return "; ".join(parts)
 
 
-def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> None:
-    """One fresh server, one run of the workload; failures are recorded on the outcome."""
-    server = Server(cfg.data_root, cfg.server_args, cfg.keep)
-    record: dict[str, Any] = {"workload": workload.key, "run": index + 1}
-    try:
+def make_servers(cfg: Config) -> list[Server]:
+    """The run's servers, not started yet: one on a fresh data directory, or `cfg.servers` on
+    one fresh PostgreSQL database (created by `start_servers`). The first is the primary."""
+    pg = PgDatabase(cfg.database) if cfg.database is not None else None
+    url = pg.url if pg is not None else None
+    servers = [
+        Server(cfg.data_root, cfg.server_args, cfg.keep, database=url) for _ in range(cfg.servers)
+    ]
+    for server in servers:
+        server.group, server.pg = servers, pg
+    return servers
+
+
+def start_servers(servers: list[Server]) -> None:
+    """Create the run's database if it is PostgreSQL, then start the servers one by one."""
+    if servers[0].pg is not None:
+        servers[0].pg.create()
+    for server in servers:
         server.start()
+
+
+def stop_servers(servers: list[Server]) -> None:
+    """SIGTERM every server, then drop the run's PostgreSQL database if there is one."""
+    for server in servers:
+        server.stop()
+    if servers and servers[0].pg is not None:
+        try:
+            servers[0].pg.drop()
+        except db_errors() as exc:  # the run's result stands; the database is left behind
+            print(f"      WARNING: could not drop {servers[0].pg.name}: {exc}", flush=True)
+
+
+NAMES = "ABCDEFGH"
+
+
+def named(servers: list[Server]) -> list[tuple[str, Server]]:
+    """(A, first server), (B, second server)..."""
+    return [(NAMES[i], server) for i, server in enumerate(servers)]
+
+
+def server_issues(servers: list[Server]) -> list[str]:
+    """What looked wrong in the servers' exits and logs (named A, B... when several)."""
+    if len(servers) == 1:
+        return servers[0].issues()
+    return [f"server {name}: {text}" for name, s in named(servers) for text in s.issues()]
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """psycopg's error root when installed: a database that cannot be created fails the run."""
+    try:
+        import psycopg
+    except ImportError:
+        return ()
+    return (psycopg.Error,)
+
+
+# What fails one run (recorded, reported) rather than the whole bench.
+RUN_ERRORS: tuple[type[Exception], ...] = (
+    BenchError,
+    httpx.HTTPError,
+    OSError,
+    asyncio.IncompleteReadError,
+    ValueError,
+    KeyError,
+)
+
+
+def run_once(cfg: Config, workload: Workload, index: int, outcome: Outcome) -> None:
+    """Fresh servers, one run of the workload; failures are recorded on the outcome."""
+    servers = make_servers(cfg)
+    server = servers[0]
+    record: dict[str, Any] = {"workload": workload.key, "run": index + 1, "backend": cfg.backend}
+    try:
+        start_servers(servers)
         result = workload.fn(cfg, server)
-        server.ensure_alive()
-    except (
-        BenchError,
-        httpx.HTTPError,
-        OSError,
-        asyncio.IncompleteReadError,
-        ValueError,
-        KeyError,
-    ) as exc:
+        for s in servers:
+            s.ensure_alive()
+    except RUN_ERRORS + db_errors() as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
         record["error"] = outcome.error
         outcome.records.append(record)
         print(f"  {workload.key} run {index + 1}: FAILED {outcome.error}", flush=True)
         return
     finally:
-        server.stop()
+        stop_servers(servers)
         if outcome.error is not None:
-            print("  --- server log (tail) ---\n" + server.log_tail(), flush=True)
-            server.cleanup()
+            for name, s in named(servers):
+                print(f"  --- server {name} log (tail) ---\n" + s.log_tail(), flush=True)
+                s.cleanup()
     outcome.results.append(result)
-    issues = server.issues()
+    issues = server_issues(servers)
+    w = result.window
     record.update(
         metrics={k: v for k, (v, _) in result.metrics.items()},
         extra=result.extra,
         ops=result.ops,
-        wall_s=result.window.wall if result.window else None,
-        server_cpu_s=result.window.srv_cpu if result.window else None,
-        server_loop_thread_cpu_s=result.window.loop_cpu if result.window else None,
-        other_processes_cpu_s=result.window.other_cpu if result.window else None,
-        steal_s=result.window.steal if result.window else None,
-        client_cpu_s=result.window.cli_cpu if result.window else None,
-        server_startup_s=server.startup_s,
-        server_shutdown_s=server.shutdown_s,
-        server_exit_code=server.exit_code,
-        server_log_lines=len(server.log_lines()),
+        wall_s=w.wall if w else None,
+        server_cpu_s=w.srv_cpu if w else None,
+        server_loop_thread_cpu_s=w.loop_cpu if w else None,
+        other_processes_cpu_s=w.other_cpu if w else None,
+        steal_s=w.steal if w else None,
+        client_cpu_s=w.cli_cpu if w else None,
+        postgres_cpu_s=w.pg_cpu if w else None,
+        postgres_backends_cpu_s=w.pg_backend_cpu if w else None,
+        postgres_other_databases_cpu_s=w.pg_other_db_cpu if w else None,
+        postgres_wal_bytes=w.wal_bytes if w else None,
+        postgres_wal_cluster_bytes=w.wal_cluster_bytes if w else None,
+        postgres_wal_note=w.wal_note if w else None,
+        servers=len(servers),
+        server_startup_s=[s.startup_s for s in servers],
+        server_shutdown_s=[s.shutdown_s for s in servers],
+        server_exit_code=[s.exit_code for s in servers],
+        server_log_lines=[len(s.log_lines()) for s in servers],
         issues=issues,
         note=result.note,
     )
     outcome.records.append(record)
     print(f"  {workload.key} run {index + 1}/{cfg.runs}: {describe(result)}", flush=True)
-    print(
-        f"      server: start {server.startup_s:.2f} s, SIGTERM->exit {server.shutdown_s:.2f} s, "
-        f"exit {server.exit_code}, {len(server.log_lines())} log lines",
-        flush=True,
-    )
+    for name, s in named(servers):
+        label = f"server {name}" if len(servers) > 1 else "server"
+        print(
+            f"      {label}: start {s.startup_s:.2f} s, SIGTERM->exit {s.shutdown_s:.2f} s, "
+            f"exit {s.exit_code}, {len(s.log_lines())} log lines",
+            flush=True,
+        )
     for issue in issues:
         print(f"      WARNING: {issue}", flush=True)
-    server.cleanup()
+    for s in servers:
+        s.cleanup()
 
 
 def summary_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
@@ -948,15 +1145,29 @@ def summary_rows(outcomes: list[Outcome]) -> list[dict[str, Any]]:
                         for r in outcome.results
                         if r.window is not None and r.window.wall > 0
                     )
+                pg_us = [u for r in outcome.results if (u := r.pg_us_per_op()) is not None]
+                wal = [b for r in outcome.results if (b := r.wal_per_op()) is not None]
+                if pg_us:
+                    row["pg_us_per_job"] = statistics.median(pg_us)
+                if wal:
+                    row["wal_bytes_per_job"] = statistics.median(wal)
+                    # Any run whose WAL is the whole cluster's (pg_waldump failed) marks the row.
+                    row["wal_cluster_wide"] = any(
+                        r.window is not None and bool(r.window.wal_note) for r in outcome.results
+                    )
             rows.append(row)
     return rows
 
 
 def print_table(rows: list[dict[str, Any]], runs: int) -> None:
     width = max(len(r["label"]) for r in rows)
+    pg = any("wal_bytes_per_job" in r for r in rows)
     head = f"{'workload':<{width}}  {'median':>9}  {'min-max':>19}  {'unit':<6}"
-    print(f"\n{head}  {'srv µs/job':>10}  {'srv CPU':>7}  {'cli CPU':>7}  {'other':>5}")
-    print("-" * (len(head) + 38))
+    cols = f"  {'srv µs/job':>10}  {'srv CPU':>7}  {'cli CPU':>7}  {'other':>5}"
+    if pg:
+        cols += f"  {'PG µs/job':>9}  {'WAL B/job':>9}"
+    print(f"\n{head}{cols}")
+    print("-" * (len(head) + len(cols)))
     for r in rows:
         if "error" in r:
             print(f"{r['label']:<{width}}  FAILED: {r['error'][:70]}")
@@ -969,7 +1180,17 @@ def print_table(rows: list[dict[str, Any]], runs: int) -> None:
                 f"  {r['server_us_per_job']:>10,.0f}  {r['server_cpu_pct']:>6.0f}%"
                 f"  {r['client_cpu_pct']:>6.0f}%  {r['other_cpu_pct']:>4.0f}%"
             )
+        if pg and "wal_bytes_per_job" in r:
+            pg_us = r.get("pg_us_per_job")
+            line += f"  {'n/a' if pg_us is None else f'{pg_us:,.0f}':>9}"
+            mark = "*" if r.get("wal_cluster_wide") else ""
+            wal = f"{r['wal_bytes_per_job']:,.0f}{mark}"
+            line += f"  {wal:>9}"
         print(line)
+    if any(r.get("wal_cluster_wide") for r in rows):
+        print(
+            "* WAL of the whole PostgreSQL cluster (pg_waldump could not read the window's range)"
+        )
 
 
 def filesystem_of(path: Path) -> str:
@@ -995,6 +1216,9 @@ def meta(cfg: Config) -> dict[str, Any]:
         "data_root": str(cfg.data_root),
         "data_root_fs": filesystem_of(cfg.data_root),
         "server_args": list(cfg.server_args),
+        "backend": cfg.backend,
+        "servers": cfg.servers,
+        "postgres": None if cfg.database is None else postgres.describe(cfg.database),
         "runs": cfg.runs,
         "client": cfg.client,
         "sizes": {
@@ -1012,23 +1236,27 @@ def meta(cfg: Config) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | None]:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.run",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def database_option(value: str) -> str | None:
+    """--database: `sqlite` -> None; `postgres` or `postgres=ADMIN_URL` -> the admin URL."""
+    if value == "sqlite":
+        return None
+    name, _, url = value.partition("=")
+    if name in ("postgres", "postgresql") and not value.startswith(("postgres:", "postgresql:")):
+        return url or DEFAULT_ADMIN_URL
+    if value.startswith(("postgres://", "postgresql://")):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: expected sqlite, postgres or postgres=postgresql://USER@HOST:PORT/DB"
     )
+
+
+def add_options(parser: argparse.ArgumentParser, every: list[Workload]) -> None:
+    """The options that `bench.run` shares with `bench.cluster`."""
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 run: a smoke test")
-    every = [*WORKLOADS, *client_workloads()]
     parser.add_argument(
         "--only", help="comma-separated workloads: " + ",".join(w.key for w in every)
     )
     parser.add_argument("--runs", type=int, help="runs per workload (default 3; 1 with --quick)")
-    parser.add_argument(
-        "--big",
-        type=int,
-        help="E: pending jobs in the big table (default 1,000,000; 100,000 with --quick)",
-    )
     parser.add_argument("--json", type=Path, help="also write every run and the summary here")
     parser.add_argument(
         "--client",
@@ -1050,24 +1278,32 @@ def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | N
         help="where the per-run data directories are made (default: the temp dir)",
     )
     parser.add_argument("--keep", action="store_true", help="keep data directories and server logs")
-    args = parser.parse_args(argv)
 
-    selected = every
-    if args.only:
-        wanted = [k.strip().lower() for k in args.only.split(",") if k.strip()]
-        known = {w.key.lower(): w for w in every}
-        unknown = [k for k in wanted if k not in known]
-        if unknown:
-            parser.error(f"unknown workload(s) {unknown}; known: {[w.key for w in every]}")
-        selected = [w for w in every if w.key.lower() in wanted]
+
+def select_workloads(
+    parser: argparse.ArgumentParser, only: str | None, every: list[Workload], default: list[str]
+) -> list[Workload]:
+    """The workloads named by --only (any of `every`), else those of `default`."""
+    wanted = [k.strip().lower() for k in only.split(",") if k.strip()] if only else default
+    wanted = [k.lower() for k in wanted]
+    known = {w.key.lower(): w for w in every}
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        parser.error(f"unknown workload(s) {unknown}; known: {[w.key for w in every]}")
+    return [w for w in every if w.key.lower() in wanted]
+
+
+def config_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Config:
+    """The sizes and options of `add_options`'s arguments (SQLite, one server)."""
     quick = args.quick
     runs = args.runs if args.runs is not None else (1 if quick else 3)
     if runs < 1:
         parser.error("--runs must be at least 1")
-    cfg = Config(
+    big = getattr(args, "big", None)
+    return Config(
         runs=runs,
         client=args.client,
-        big=args.big if args.big is not None else (100_000 if quick else 1_000_000),
+        big=big if big is not None else (100_000 if quick else 1_000_000),
         n_a1=300 if quick else 2_000,
         n_a16=1_000 if quick else 10_000,
         n_b=5_000 if quick else 50_000,
@@ -1081,13 +1317,59 @@ def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | N
         data_root=args.data_root,
         keep=args.keep,
     )
+
+
+def parse_args(argv: list[str] | None) -> tuple[Config, list[Workload], Path | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    every = [*WORKLOADS, *client_workloads()]
+    add_options(parser, every)
+    parser.add_argument(
+        "--big",
+        type=int,
+        help="E: pending jobs in the big table (default 1,000,000; 100,000 with --quick)",
+    )
+    parser.add_argument(
+        "--database",
+        type=database_option,
+        default=None,
+        metavar="sqlite|postgres[=ADMIN_URL]",
+        help="the store: sqlite (default; a fresh data directory per run) or postgres (a fresh "
+        f"database per run, created and dropped through ADMIN_URL, default {DEFAULT_ADMIN_URL})",
+    )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=1,
+        help="servers per run, all on the run's PostgreSQL database (default 1); the drain and "
+        "16-client workloads spread their connections across them, D2 measures the pickup "
+        "from one server to the other",
+    )
+    args = parser.parse_args(argv)
+    if args.servers < 1 or (args.servers > 1 and args.database is None):
+        parser.error("--servers above 1 needs --database postgres (SQLite serves one server)")
+    if args.servers > len(NAMES):
+        parser.error(f"--servers: at most {len(NAMES)}")
+    # D2 needs two servers: left out of the default selection on one.
+    default = [w.key for w in every if w.key != "D2" or args.servers > 1]
+    selected = select_workloads(parser, args.only, every, default)
+    if args.servers < 2 and any(w.key == "D2" for w in selected):
+        parser.error("D2 (pickup across servers) needs --database postgres --servers 2")
+    cfg = replace(config_from(args, parser), database=args.database, servers=args.servers)
     return cfg, selected, args.json
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg, selected, json_path = parse_args(argv)
     cfg.data_root.mkdir(parents=True, exist_ok=True)
-    info = meta(cfg)
+    try:
+        info = meta(cfg)
+    except db_errors() as exc:
+        print(f"PostgreSQL does not answer at {cfg.database}: {exc}", file=sys.stderr)
+        return 2
     print(
         f"Jobbie bench: Python {info['python']}, SQLite {info['sqlite']}, {info['cpus']} CPUs, "
         f"data under {cfg.data_root} ({info['data_root_fs']}), runs {cfg.runs}, "
@@ -1095,6 +1377,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     if info["data_root_fs"] in ("tmpfs", "ramfs"):
         print("WARNING: the data root is in memory: fsync is free and FULL durability is moot")
+    if info["postgres"] is not None:
+        print(
+            f"Store: PostgreSQL, {cfg.servers} server(s) per run on a fresh database "
+            f"(jobbie_bench_*); {info['postgres']}"
+        )
     print(f"A16/C8/C8b client: {client_label(cfg.client, 16)} (8 for C8/C8b)")
     outcomes = {w.key: Outcome(w.key) for w in selected}
     t_start = pc()
