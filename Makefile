@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test soak lint format docs docs-serve lock lock-upgrade bench bench-postgres bench-compare bench-manage clean
+.PHONY: install run test test-postgres soak lint format docs docs-serve lock lock-upgrade bench bench-postgres bench-compare bench-manage clean
 
 install: $(STAMP)
 
@@ -20,8 +20,20 @@ $(STAMP): pyproject.toml requirements/dev.txt
 run: $(STAMP)
 	$(BIN)/jobbie server --data-dir ./data
 
+# Everything on SQLite (the contract suite on both backends), then the HTTP suites whose outcome
+# depends on the store again with every server on PostgreSQL (tests/backends.py). Without a
+# PostgreSQL server (outside CI) the second part skips, saying how to enable it.
+PG_SUITES := tests/client tests/cli tests/ui/test_console_pages.py \
+	$(addprefix tests/integration/test_,batched_finish.py batches.py bulk.py console_api.py \
+	crash.py events.py http_basics.py leases.py lifecycle.py manage_jobs.py manage_queues.py \
+	metrics_workers.py queue_limits.py retries.py schedules.py shutdown.py)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+	JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(PG_SUITES)
+
+# Every HTTP suite on PostgreSQL (a superset of the second half of `make test`).
+test-postgres: $(STAMP)
+	JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest tests/integration tests/client tests/cli tests/ui
 
 # The fault campaign at length (RELIABILITY.md): 20 kill -9 runs (10 more on three servers
 # sharing PostgreSQL, and a PostgreSQL crash), 100 examples of the lifecycle
