@@ -142,6 +142,18 @@ def audit(server: ServerProcess, record: Record, head_start: float = 0.0) -> Aud
             elif job_id in record.acked:
                 lost_acks += 1
         redelivered = empty_rounds = 0
+        if TEST_BACKEND == "postgres":
+            # The killed server's leadership runs out on the database's clock (seconds), not
+            # the test clock; until then this server's scheduler passes do nothing.
+            address = server.url.removeprefix("http://")
+            # A scheduler pass (maintain) is what takes the leadership.
+            assert wait_for(
+                lambda: (
+                    client.post("/_test/clock", json={"seconds": 0}).status_code == 200
+                    and _leader(client) == address
+                ),
+                30.0,
+            ), "no new leader"
         client.post("/_test/clock", json={"seconds": head_start})
         for _ in range(30):
             # Leases of the jobs active at the fault expire; retries come due.
@@ -183,6 +195,12 @@ def audit(server: ServerProcess, record: Record, head_start: float = 0.0) -> Aud
         never_completed=len(left),
         redelivered=redelivered,
     )
+
+
+def _leader(client: httpx.Client) -> str | None:
+    """The address of the server leading the cluster (PostgreSQL), if any."""
+    nodes = client.get("/api/v1/cluster/status").json()["nodes"]
+    return next((node["address"] for node in nodes if node["leader"]), None)
 
 
 def report(test: str, **figures: object) -> None:

@@ -148,6 +148,15 @@ def work(urls: list[str], start: int, queue: str, ledger: Ledger, stop: threadin
     servers_.client.close()
 
 
+def job_state(url: str, job_id: str) -> str | None:
+    """The job's state as a server sees it (None when it cannot say)."""
+    try:
+        resp = httpx.get(f"{url}/api/v1/jobs/{job_id}", timeout=10)
+    except httpx.HTTPError:
+        return None
+    return str(resp.json()["state"]) if resp.status_code == 200 else None
+
+
 def wait_until(condition: Any, timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,7 +207,13 @@ def test_no_job_is_lost_when_a_server_is_killed(tmp_path: Path, run: int) -> Non
 
             def drained() -> bool:
                 with ledger.lock:
-                    return all(ledger.completed[j] for j in ledger.enqueued)
+                    left = [j for j in ledger.enqueued if not ledger.completed[j]]
+                if len(left) > 2 * BATCH:
+                    return False
+                # An ack batch the victim committed but never answered: its jobs are completed
+                # without the ledger knowing (the audit below allows for them too).
+                survivor = next(p for p in procs if p is not victim)
+                return all(job_state(survivor.url, job_id) == "completed" for job_id in left)
 
             # Jobs whose fetch answer died with the victim come back when their lease runs out.
             assert wait_until(drained, 60 + LEASE_S, step=0.2), (

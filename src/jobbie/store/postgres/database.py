@@ -74,6 +74,7 @@ async def open_pool(url: str, settings: PoolSettings) -> psycopg_pool.AsyncConne
         timeout=CONNECT_TIMEOUT_S,
         # A connection broken by a database restart is found and replaced before it is used.
         check=psycopg_pool.AsyncConnectionPool.check_connection,
+        configure=_warm_up,
         open=False,
         name="jobbie",
     )
@@ -83,6 +84,18 @@ async def open_pool(url: str, settings: PoolSettings) -> psycopg_pool.AsyncConne
         await pool.close()
         raise Unavailable(f"cannot connect to {safe_dsn(url)}") from exc
     return pool
+
+
+async def _warm_up(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Load the jobs table's catalog entries into a new connection's caches, so its first
+    search is not cancelled by a short time limit while PostgreSQL reads them."""
+    try:
+        await conn.execute(
+            "EXPLAIN SELECT * FROM jobs WHERE queue = '' AND state = ''"
+            " ORDER BY created_at DESC, seq DESC LIMIT 1"
+        )
+    except pg_errors.UndefinedTable:
+        pass  # not migrated yet: the first server's first connection
 
 
 def migration_files() -> list[tuple[int, str, str]]:

@@ -147,6 +147,13 @@ async def count_matches(tx: Tx, spec: BulkSpec) -> tuple[int, int]:
     return (row["n"] if row else 0), 0
 
 
+# The least time a search statement gets, however little of the limit is left: PostgreSQL's
+# timer counts planning and a busy machine's scheduling delays too, and a table whose
+# statistics are not yet up to date may be sorted for a page (tens of ms at 20,000 jobs), so
+# a smaller one would cancel searches an operator expects to be quick.
+_MIN_STATEMENT_MS = 25
+
+
 async def search(tx: Tx, f: SearchFilter) -> SearchResponse:
     """One page of matching jobs (with their errors), the capped total, and the next cursor,
     within `f.time_limit_ms` (`duration_ms` is left to the caller). The page is read through
@@ -158,7 +165,7 @@ async def search(tx: Tx, f: SearchFilter) -> SearchResponse:
 
     async def limited(sql: str, params: Sequence[object] = (), *, rows: bool = True) -> list[Row]:
         if deadline is not None:
-            left_ms = max(1, round((deadline - time.monotonic()) * 1000))
+            left_ms = max(_MIN_STATEMENT_MS, round((deadline - time.monotonic()) * 1000))
             await tx.execute(f"SET LOCAL statement_timeout = {left_ms}")
         if not rows:
             await tx.execute(sql, params)
