@@ -89,13 +89,12 @@ async def open_pool(url: str, settings: PoolSettings) -> psycopg_pool.AsyncConne
 async def _warm_up(conn: psycopg.AsyncConnection[Any]) -> None:
     """Load the jobs table's catalog entries into a new connection's caches, so its first
     search is not cancelled by a short time limit while PostgreSQL reads them."""
-    try:
+    # Not migrated yet (the first server's first connection): nothing to warm.
+    with contextlib.suppress(pg_errors.UndefinedTable):
         await conn.execute(
             "EXPLAIN SELECT * FROM jobs WHERE queue = '' AND state = ''"
             " ORDER BY created_at DESC, seq DESC LIMIT 1"
         )
-    except pg_errors.UndefinedTable:
-        pass  # not migrated yet: the first server's first connection
 
 
 def migration_files() -> list[tuple[int, str, str]]:
