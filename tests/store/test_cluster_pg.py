@@ -184,3 +184,21 @@ def test_a_server_with_a_skewed_clock_keeps_the_database_time(database: str) -> 
             await other.close()
 
     asyncio.run(main())
+
+
+def test_a_departed_servers_background_bulk_operation_is_failed(database: str) -> None:
+    async def main() -> None:
+        async with two_servers(database) as (a, _, _):
+            async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+                for bulk_id, node in (("bulk_gone", "gone:9"), ("bulk_mine", "a:1")):
+                    await conn.execute(
+                        "INSERT INTO bulk_operations (id, action, status, estimated_total,"
+                        " request, created_at, node_id) VALUES (%s, 'retry', 'running', 5000,"
+                        " '{}', 0, %s)",
+                        (bulk_id, node),
+                    )
+            await a._leadership._heartbeat()
+            assert (await a.get_bulk("bulk_gone")).status == "failed"
+            assert (await a.get_bulk("bulk_mine")).status == "running"
+
+    asyncio.run(main())

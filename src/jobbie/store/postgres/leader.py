@@ -137,6 +137,13 @@ class Leadership:
                 (LEADER_TTL_MS, LEADER, self.node_id),
             )
             await tx.execute(f"DELETE FROM nodes WHERE last_seen <= {DB_NOW} - %s", (NODE_TTL_MS,))
+            # A departed node's background bulk operations will never finish: say so (the
+            # jobs they changed stay changed; running the request again does the rest).
+            await tx.execute(
+                f"UPDATE bulk_operations SET status = 'failed', finished_at = {DB_NOW}"
+                " WHERE status = 'running' AND node_id IS NOT NULL"
+                " AND node_id NOT IN (SELECT id FROM nodes)"
+            )
 
         await self._db.read(beat, "heartbeat")
 
