@@ -22,18 +22,20 @@ run: $(STAMP)
 
 # Everything on SQLite (the contract suite on both backends), then the HTTP suites whose outcome
 # depends on the store again with every server on PostgreSQL (tests/backends.py). Without a
-# PostgreSQL server (outside CI) the second part skips, saying how to enable it.
+# PostgreSQL server (outside CI) the second part skips, saying how to enable it. `env`, not a
+# bare assignment: make then runs pytest without /bin/sh in between (the CLI tests detect the
+# calling shell for completion scripts, and sh has none).
 PG_SUITES := tests/client tests/cli tests/ui/test_console_pages.py \
 	$(addprefix tests/integration/test_,batched_finish.py batches.py bulk.py console_api.py \
 	crash.py events.py http_basics.py leases.py lifecycle.py manage_jobs.py manage_queues.py \
 	metrics_workers.py queue_limits.py retries.py schedules.py shutdown.py)
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(PG_SUITES)
+	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(PG_SUITES)
 
 # Every HTTP suite on PostgreSQL (a superset of the second half of `make test`).
 test-postgres: $(STAMP)
-	JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest tests/integration tests/client tests/cli tests/ui
+	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest tests/integration tests/client tests/cli tests/ui
 
 # The fault campaign at length (RELIABILITY.md): 20 kill -9 runs (10 more on three servers
 # sharing PostgreSQL, and a PostgreSQL crash), 100 examples of the lifecycle
