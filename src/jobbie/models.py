@@ -56,6 +56,9 @@ Duration = (
 )
 Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 with a time zone")]
 WorkerId = Annotated[str, Meta(min_length=1, max_length=200)]
+# A job's fairness key: the tenant (customer, account...) its queue serves fairly and limits.
+JobKey = Annotated[str, Meta(min_length=1, max_length=200, description="1-200 characters")]
+FairnessMode = Literal["fifo", "round_robin"]
 # Integer fields: bounded, and a whole-number float such as 3.0 counts (jobbie.wirenum).
 # Type checkers see plain ints; the running code decodes through the bounded types.
 if TYPE_CHECKING:
@@ -139,6 +142,8 @@ class EnqueueRequest(_Request):
     """Dead with error `expired` if not started within this long of its creation."""
     tags: Tags | None = None
     """Labels to find the job by (search `tags`)."""
+    key: JobKey | None = None
+    """Its fairness key (a tenant): round-robin queues serve keys in turn; per-key limits apply."""
 
 
 class BatchOptions(_Request):
@@ -356,6 +361,8 @@ class FetchedJob(_Response):
     """critical, high or normal."""
     created_at: str
     """When the job was enqueued."""
+    key: str | None = None
+    """Its fairness key, if any."""
 
 
 class FetchManyResponse(_Response):
@@ -536,6 +543,8 @@ class Job(_Response):
     """The batch it belongs to, if any."""
     tags: dict[str, str]
     """Its tags."""
+    key: str | None
+    """Its fairness key, if any."""
     progress: JobProgress | None
     """Its last reported progress."""
     checkpoint: Raw
@@ -627,6 +636,12 @@ class Queue(_Response):
     """At most this many active jobs at once; null: unlimited."""
     throttle: Throttle | None
     """Its rate limit, if any."""
+    fairness: FairnessMode
+    """fifo (the default) or round_robin: keys served in turn, least recently served first."""
+    key_concurrency: int | None
+    """At most this many active jobs per key; null: no per-key limit."""
+    key_throttle: Throttle | None
+    """Its per-key rate limit, if any."""
     counts: QueueCounts
     """Its jobs by state."""
     totals: QueueTotals
@@ -696,6 +711,33 @@ class ThrottleRequest(_Request):
     """The sliding window (100 ms to 1 day)."""
 
 
+class FairnessRequest(_Request):
+    """How a queue orders its ready jobs across keys."""
+
+    mode: FairnessMode
+    """fifo: oldest first; round_robin: keys in turn (FIFO within a key); priority wins first."""
+
+
+class QueueKey(_Response):
+    """One key of a queue with its backlog."""
+
+    key: str
+    """The key."""
+    pending: int
+    """Its jobs ready to be fetched."""
+    active: int
+    """Its jobs leased to workers."""
+    completed_last_minute: int
+    """Its jobs completed in the last minute (a sliding estimate from per-minute counts)."""
+
+
+class QueueKeyList(_Response):
+    """A queue's busiest keys, most pending first (`GET /api/v1/queues/{name}/keys`)."""
+
+    keys: list[QueueKey]
+    """At most `limit` keys; keys with no pending or active jobs are left out."""
+
+
 # --- search --------------------------------------------------------------------------------------
 
 SortField = Literal[
@@ -744,6 +786,8 @@ class SearchRequest(_Request):
     """At most this many attempts."""
     unique_key: Annotated[str, Meta(max_length=1000)] | None = None
     """With this unique key."""
+    key: JobKey | None = None
+    """With this fairness key."""
     batch_id: Annotated[str, Meta(max_length=100)] | None = None
     """In this batch."""
     worker_id: Annotated[str, Meta(max_length=200)] | None = None
@@ -1013,6 +1057,8 @@ class ScheduleRequest(_Request):
     """Retries of each job (default 3)."""
     tags: Tags | None = None
     """Tags of each job."""
+    key: JobKey | None = None
+    """Fairness key of each job."""
     paused: bool = False
     """Create it paused: it fires only once resumed."""
 
@@ -1038,6 +1084,8 @@ class Schedule(_Response):
     """Retries of each job."""
     tags: dict[str, str]
     """Tags of each job."""
+    key: str | None
+    """Fairness key of each job, if any."""
     paused: bool
     """True when it does not fire."""
     last_run: str | None

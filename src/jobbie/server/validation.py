@@ -101,6 +101,7 @@ def new_job(req: EnqueueRequest, limits: Limits) -> NewJob:
         if req.expire_after is None
         else duration_ms(req.expire_after, "expire_after", SECOND_MS, YEAR_MS),
         tags=msgspec.json.encode(req.tags or {}).decode(),
+        key=req.key,
     )
 
 
@@ -233,5 +234,6 @@ def schedule_spec(req: ScheduleRequest, limits: Limits) -> ScheduleSpec:
         priority=Priority.parse(req.priority if req.priority is not None else "normal").value,
         max_retries=DEFAULT_RETRY.max_retries if req.max_retries is None else req.max_retries,
         tags=msgspec.json.encode(req.tags or {}).decode(),
+        key=req.key,
         paused=req.paused,
     )

@@ -50,6 +50,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    QueueKey,
     Readiness,
     Schedule,
     SearchResponse,
@@ -189,6 +190,27 @@ class Store(Protocol):
 
     async def set_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
         """At most `rate` jobs handed out per sliding window (None: no throttle)."""
+        ...
+
+    async def set_fairness(self, name: str, mode: str) -> Queue:
+        """Serve the queue's keys in FIFO order (`fifo`) or in turn (`round_robin`)."""
+        ...
+
+    async def set_key_concurrency(self, name: str, maximum: int | None) -> Queue:
+        """At most `maximum` active jobs per key (None: no per-key limit)."""
+        ...
+
+    async def set_key_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
+        """At most `rate` jobs of one key handed out per sliding window (None: no throttle)."""
+        ...
+
+    async def queue_keys(self, name: str, limit: int) -> list[QueueKey]:
+        """The queue's keys with pending or active jobs, most pending first (then most
+        active, then key), at most `limit`. NotFound for an unknown queue."""
+        ...
+
+    async def keys_with_backlog(self) -> dict[str, int]:
+        """Per queue, how many keys have pending jobs (queues with none are left out)."""
         ...
 
     async def cancel_job(self, job_id: str) -> str:

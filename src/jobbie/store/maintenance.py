@@ -46,6 +46,11 @@ class MaintenanceBackend(Protocol):
         """Drop throttle records that left their window."""
         ...
 
+    async def prune_keys(self, limit: int) -> int:
+        """Drop per-key state of keys with no unfinished jobs, per-minute completions older
+        than the previous minute, and per-key throttle records that left their window."""
+        ...
+
     async def prune_events(self, retention: Retention, limit: int) -> int:
         """Drop events past their retention."""
         ...
@@ -76,6 +81,7 @@ async def run_maintenance(backend: MaintenanceBackend, retention: Retention) -> 
         "expired": lambda: backend.expire_waiting_jobs(CHUNK),
         "unique_locks_pruned": lambda: backend.prune_unique_locks(CHUNK),
         "rate_records_pruned": lambda: backend.prune_rate_limits(CHUNK * 4),
+        "key_records_pruned": lambda: backend.prune_keys(CHUNK * 4),
         "events_pruned": lambda: backend.prune_events(retention, CHUNK * 4),
         "jobs_pruned": lambda: backend.prune_finished_jobs(retention, CHUNK),
         "queues_pruned": lambda: backend.prune_idle_queues(retention, CHUNK),

@@ -22,6 +22,7 @@ class NewJob:
     delay_ms: int | None = None  # relative to the moment the store runs the insert
     expire_after_ms: int | None = None
     tags: str = "{}"  # JSON object text
+    key: str | None = None  # fairness key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -131,3 +132,4 @@ class ScheduleSpec:
     max_retries: int
     tags: str  # JSON object text
     paused: bool
+    key: str | None = None

@@ -100,6 +100,7 @@ def job_from_record(row: Record, errors: list[JobError]) -> Job:
         unique_period=ms_to_seconds(row["unique_period_ms"]),
         batch_id=row["batch_id"],
         tags=msgspec.json.decode(row["tags"]),
+        key=row["key"],
         progress=progress,
         checkpoint=raw_json(row["checkpoint"]),
         result=raw_json(row["result"]),
@@ -130,6 +131,7 @@ def fetched_job_from_record(row: Record, lease_ms: int) -> FetchedJob:
         tags=msgspec.json.decode(row["tags"]),
         priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
         created_at=_stamp(row["created_at"]),
+        key=row["key"],
     )
 
 
@@ -174,12 +176,18 @@ def queue_from_records(
     throttle = None
     if row["rate_limit"] is not None:
         throttle = Throttle(rate=row["rate_limit"], period=row["rate_window_ms"] / 1000)
+    key_throttle = None
+    if row["key_rate_limit"] is not None:
+        key_throttle = Throttle(rate=row["key_rate_limit"], period=row["key_rate_window_ms"] / 1000)
     return Queue(
         name=row["name"],
         paused=bool(row["paused"]),
         draining=bool(row["draining"]),
         max_concurrency=row["max_concurrency"],
         throttle=throttle,
+        fairness=row["fairness"],
+        key_concurrency=row["key_concurrency"],
+        key_throttle=key_throttle,
         counts=QueueCounts(**counts),
         totals=QueueTotals()
         if totals is None
@@ -251,6 +259,7 @@ def schedule_from_record(row: Record) -> Schedule:
         priority=_PRIORITY_NAMES[row["priority"]],  # type: ignore[arg-type]
         max_retries=row["max_retries"],
         tags=msgspec.json.decode(row["tags"]),
+        key=row["key"],
         paused=bool(row["paused"]),
         last_run=rfc3339(row["last_run"]),
         next_run=None if row["paused"] else rfc3339(row["next_run"]),

@@ -63,6 +63,7 @@ class SearchFilter:
     attempt_min: int | None = None
     attempt_max: int | None = None
     unique_key: str | None = None
+    key: str | None = None
     batch_id: str | None = None
     worker_id: str | None = None
     has_errors: bool | None = None
@@ -120,6 +121,7 @@ def search_filter(req: SearchRequest, *, time_limit_ms: int | None = None) -> Se
         attempt_min=req.attempt_min,
         attempt_max=req.attempt_max,
         unique_key=req.unique_key,
+        key=req.key,
         batch_id=req.batch_id,
         worker_id=req.worker_id,
         has_errors=req.has_errors,

@@ -62,12 +62,12 @@ WITH picked AS MATERIALIZED (
     WHERE jobs.seq = ranked.seq AND jobs.state = '{_LEASED_FROM.value}' AND NOT ranked.expired
         AND (%s::bigint IS NULL OR ranked.running <= %s::bigint OR (%s AND ranked.n = 1))
     RETURNING jobs.seq, jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_retries,
-        jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at
+        jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at, jobs.key
 )
 SELECT 'leased' AS outcome, * FROM leased
 UNION ALL
 SELECT CASE WHEN expired THEN 'expired' ELSE 'over budget' END, seq,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq)
 """
 

@@ -26,10 +26,10 @@ UniqueKey = tuple[str, str]  # (queue, unique_key)
 _INSERT = (
     "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
     " retry_base_delay_ms, retry_max_delay_ms, unique_key, unique_period_ms, tags,"
-    " scheduled_at, expire_at, batch_id, created_at)"
+    " scheduled_at, expire_at, key, batch_id, created_at)"
     " SELECT *, %s::text, %s::bigint FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
     " %s::int[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::bigint[], %s::bigint[])"
+    " %s::text[], %s::bigint[], %s::bigint[], %s::text[])"
 )
 _FINISHED = "('completed', 'dead', 'cancelled')"
 
@@ -55,7 +55,7 @@ async def insert_jobs(
     for p in plan_inserts(jobs, now):
         reserved = None if p.job.unique_key is None else locked.get((p.job.queue, p.job.unique_key))
         planned.append(p if reserved is None else dataclasses.replace(p, id=reserved))
-    columns: list[list[object]] = [[] for _ in range(14)]
+    columns: list[list[object]] = [[] for _ in range(15)]
     for p in planned:
         row = (
             p.id,
@@ -72,6 +72,7 @@ async def insert_jobs(
             p.job.tags,
             p.scheduled_at,
             p.expire_at,
+            p.job.key,
         )
         for column, value in zip(columns, row, strict=True):
             column.append(value)

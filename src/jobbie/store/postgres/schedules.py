@@ -20,7 +20,7 @@ from jobbie.store.postgres.inserts import insert_jobs
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.rules import DEFAULT_RETRY, RetryPolicy
 
-_FIELDS = ("name", "queue", "cron", "timezone", "payload", "priority", "max_retries", "tags")
+_FIELDS = ("name", "queue", "cron", "timezone", "payload", "priority", "max_retries", "tags", "key")
 
 
 def _definition(tx: Tx, spec: ScheduleSpec) -> dict[str, object]:
@@ -105,6 +105,7 @@ def _job(row: Row) -> NewJob:
             max_delay_ms=DEFAULT_RETRY.max_delay_ms,
         ),
         tags=msgspec.json.encode(tags).decode(),
+        key=row["key"],
     )
 
 

@@ -83,7 +83,7 @@ def where_clause(f: SearchFilter) -> tuple[str, list[object]]:
         add("attempt >= %s", f.attempt_min)
     if f.attempt_max is not None:
         add("attempt <= %s", f.attempt_max)
-    for column in ("unique_key", "batch_id", "worker_id", "error_signature"):
+    for column in ("unique_key", "key", "batch_id", "worker_id", "error_signature"):
         if (value := getattr(f, column)) is not None:
             add(f"{column} = %s", clean_text(value))
     if f.has_errors is not None:

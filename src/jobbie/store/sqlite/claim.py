@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -11,7 +13,9 @@ from jobbie.store.base import Claim
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.records import fetched_job_from_record
+from jobbie.store.sqlite import fairpick
 from jobbie.store.sqlite.effects import record_events
+from jobbie.store.sqlite.fairpick import KeyRules
 from jobbie.store.sqlite.finish import expire_waiting_job, job_columns
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State, transition
@@ -33,12 +37,15 @@ def claim(tx: Tx, params: FetchParams) -> Claim:
         if params.max_bytes is not None:
             budget = params.max_bytes - sum(len(j.payload) + len(j.checkpoint) for j in jobs)
         picks, retry_at, expired = _pick(tx, params, params.count - len(jobs), budget, not jobs)
-        jobs.extend(_lease(tx, params, [seq for _, seq, _, _ in picks]))
-        throttled = [(queue, tx.now) for _, _, queue, limited in picks if limited]
+        leased = _lease(tx, params, [p.seq for p in picks])
+        jobs.extend(leased)
+        throttled = [(p.queue, tx.now) for p in picks if p.throttled]
         if throttled:
             tx.conn.executemany(
                 "INSERT INTO rate_limit_window (queue, at) VALUES (?, ?)", throttled
             )
+        for queue, rules in {p.queue: p.rules for p in picks if p.rules is not None}.items():
+            fairpick.served(tx, queue, rules, (j.key for j in leased if j.queue == queue))
         if not expired or len(jobs) >= params.count:
             break
     if jobs:
@@ -47,22 +54,35 @@ def claim(tx: Tx, params: FetchParams) -> Claim:
     return Claim(jobs=jobs, retry_at=None if jobs else retry_at)
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class _Pick:
+    """A job to lease. Picks sort most urgent first, then by `slot`: the job's place in FIFO
+    order, or for a fair queue the place FIFO would give it among that queue's picks."""
+
+    priority: int
+    slot: int
+    seq: int = field(compare=False)
+    queue: str = field(compare=False)
+    throttled: bool = field(compare=False)
+    rules: KeyRules | None = field(compare=False)
+
+
 def _pick(
     tx: Tx, params: FetchParams, wanted: int, budget: int | None = None, first: bool = True
-) -> tuple[list[tuple[int, int, str, bool]], int | None, bool]:
-    """The next jobs to lease as (priority, seq, queue, throttled), honouring each queue's
-    pause, drain, concurrency and throttle; expired jobs found at the head are dead-lettered.
-    With a `budget` (bytes of payload and checkpoint), picks stop before passing it, except
-    that the `first` pick of a fetch is always taken."""
+) -> tuple[list[_Pick], int | None, bool]:
+    """The next jobs to lease, honouring each queue's pause, drain, concurrency, throttle,
+    fairness and per-key limits; expired jobs found at the head are dead-lettered. With a
+    `budget` (bytes of payload and checkpoint), picks stop before passing it, except that the
+    `first` pick of a fetch is always taken."""
     now = tx.now
-    candidates: list[tuple[int, int, str, bool]] = []
+    candidates: list[_Pick] = []
     sizes: dict[int, int] = {}
     retry_at: int | None = None
     expired = False
     for queue in params.queues:
         config = tx.execute(
-            "SELECT paused, draining, max_concurrency, rate_limit, rate_window_ms"
-            " FROM queues WHERE name = ?",
+            "SELECT paused, draining, max_concurrency, rate_limit, rate_window_ms, fairness,"
+            " key_concurrency, key_rate_limit, key_rate_window_ms FROM queues WHERE name = ?",
             (queue,),
         ).fetchone()
         if config is None or config["paused"] or config["draining"]:
@@ -88,27 +108,54 @@ def _pick(
             room = min(room, left)
         if room <= 0:
             continue
-        rows = tx.execute(
-            f"SELECT {job_columns()}, priority, length(CAST(payload AS BLOB))"
-            " + COALESCE(length(CAST(checkpoint AS BLOB)), 4) AS size"
-            " FROM jobs WHERE queue = ? AND state = 'pending' ORDER BY priority, seq LIMIT ?",
-            (queue, room),
-        ).fetchall()
+        rules = KeyRules.of(config)
+        if rules is None:
+            rows = tx.execute(
+                f"SELECT {job_columns()}, priority, length(CAST(payload AS BLOB))"
+                " + COALESCE(length(CAST(checkpoint AS BLOB)), 4) AS size"
+                " FROM jobs WHERE queue = ? AND state = 'pending' ORDER BY priority, seq LIMIT ?",
+                (queue, room),
+            ).fetchall()
+        else:
+            rows = fairpick.pick(tx, queue, rules, room)
+            if not rows:
+                reopen = fairpick.key_reopens_at(tx, queue, rules)
+                if reopen is not None:
+                    retry_at = reopen if retry_at is None else min(retry_at, reopen)
+        live = []
         for row in rows:
             if row["expire_at"] is not None and row["expire_at"] <= now:
                 expire_waiting_job(tx, row)
                 expired = True
             else:
-                candidates.append((row["priority"], row["seq"], queue, throttled))
+                live.append(row)
                 sizes[row["seq"]] = row["size"]
+        candidates.extend(_in_slots(live, queue, throttled, rules))
     candidates.sort()
     picks = candidates[:wanted]
     if budget is not None:
-        for index, (_, seq, _, _) in enumerate(picks):
-            budget -= sizes[seq]
+        for index, pick in enumerate(picks):
+            budget -= sizes[pick.seq]
             if budget < 0 and not (first and index == 0):
                 return picks[:index], retry_at, False  # full: no further round
     return picks, retry_at, expired
+
+
+def _in_slots(
+    rows: list[sqlite3.Row], queue: str, throttled: bool, rules: KeyRules | None
+) -> list[_Pick]:
+    """Picks for one queue's rows, given in serve order: within each priority, the n-th row
+    served takes the n-th smallest seq as its slot, so a fair queue keeps its own order while
+    merging with other queues' jobs by age."""
+    slots: dict[int, list[int]] = {}
+    for row in rows:
+        slots.setdefault(row["priority"], []).append(row["seq"])
+    for seqs in slots.values():
+        seqs.sort(reverse=True)
+    return [
+        _Pick(row["priority"], slots[row["priority"]].pop(), row["seq"], queue, throttled, rules)
+        for row in rows
+    ]
 
 
 def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
@@ -120,7 +167,7 @@ def _lease(tx: Tx, params: FetchParams, seqs: list[int]) -> list[FetchedJob]:
         " worker_hostname = ?, started_at = ?, lease_expires_at = ?, lease_duration_ms = ?"
         " WHERE seq IN (SELECT value FROM json_each(?)) AND +state = ?"
         " RETURNING seq, id, queue, payload,"
-        " attempt, max_retries, checkpoint, tags, priority, created_at",
+        " attempt, max_retries, checkpoint, tags, priority, created_at, key",
         (
             params.worker_id,
             params.hostname,

@@ -14,8 +14,8 @@ from jobbie.store.states import EventType, State
 _INSERT = (
     "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
     " retry_base_delay_ms, retry_max_delay_ms, unique_key, unique_period_ms, batch_id, tags,"
-    " created_at, scheduled_at, expire_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " created_at, scheduled_at, expire_at, key)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -41,6 +41,7 @@ def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tup
             now,
             p.scheduled_at,
             p.expire_at,
+            p.job.key,
         )
         for p in planned
     ]

@@ -39,6 +39,29 @@ def set_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | None) ->
     tx.wake.add(queue)
 
 
+def set_fairness(tx: Tx, queue: str, mode: str) -> None:
+    ensure_queue(tx, queue)
+    tx.execute("UPDATE queues SET fairness = ? WHERE name = ?", (mode, queue))
+    tx.wake.add(queue)
+
+
+def set_key_concurrency(tx: Tx, queue: str, maximum: int | None) -> None:
+    ensure_queue(tx, queue)
+    tx.execute("UPDATE queues SET key_concurrency = ? WHERE name = ?", (maximum, queue))
+    tx.wake.add(queue)
+
+
+def set_key_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | None) -> None:
+    ensure_queue(tx, queue)
+    tx.execute(
+        "UPDATE queues SET key_rate_limit = ?, key_rate_window_ms = ? WHERE name = ?",
+        (rate, window_ms, queue),
+    )
+    if rate is None:
+        tx.execute("DELETE FROM key_rate_window WHERE queue = ?", (queue,))
+    tx.wake.add(queue)
+
+
 def cancel_job(tx: Tx, job_id: str) -> str:
     """Waiting jobs are cancelled at once; an active one is asked to stop (`cancelling`)."""
     seq, state = _job(tx, job_id)

@@ -18,7 +18,7 @@ from jobbie.store.sqlite.effects import ensure_queue
 from jobbie.store.sqlite.inserts import insert_jobs
 from jobbie.store.sqlite.writer import Tx
 
-_FIELDS = ("name", "queue", "cron", "timezone", "payload", "priority", "max_retries", "tags")
+_FIELDS = ("name", "queue", "cron", "timezone", "payload", "priority", "max_retries", "tags", "key")
 
 
 def _definition(tx: Tx, spec: ScheduleSpec) -> dict[str, object]:
@@ -94,6 +94,7 @@ def fire_due(tx: Tx, limit: int) -> int:
                         max_delay_ms=DEFAULT_RETRY.max_delay_ms,
                     ),
                     tags=msgspec.json.encode(tags).decode(),
+                    key=row["key"],
                 )
             ],
             batch_id=None,

@@ -29,6 +29,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    QueueKey,
     Readiness,
     Schedule,
     SearchResponse,
@@ -59,6 +60,7 @@ from jobbie.store.sqlite import (
     enqueue,
     finish,
     finish_many,
+    keys,
     manage,
     queries,
     schedules,
@@ -183,6 +185,25 @@ class SqliteStore:
     async def set_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
         await self._writer.run(lambda tx: manage.set_throttle(tx, name, rate, window_ms))
         return await self.get_queue(name)
+
+    async def set_fairness(self, name: str, mode: str) -> Queue:
+        await self._writer.run(lambda tx: manage.set_fairness(tx, name, mode))
+        return await self.get_queue(name)
+
+    async def set_key_concurrency(self, name: str, maximum: int | None) -> Queue:
+        await self._writer.run(lambda tx: manage.set_key_concurrency(tx, name, maximum))
+        return await self.get_queue(name)
+
+    async def set_key_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
+        await self._writer.run(lambda tx: manage.set_key_throttle(tx, name, rate, window_ms))
+        return await self.get_queue(name)
+
+    async def queue_keys(self, name: str, limit: int) -> list[QueueKey]:
+        now = self.clock.now_ms()
+        return await self._reader.run(lambda conn: keys.busiest(conn, name, limit, now))
+
+    async def keys_with_backlog(self) -> dict[str, int]:
+        return await self._reader.run(keys.with_backlog)
 
     async def cancel_job(self, job_id: str) -> str:
         return await self._writer.run(lambda tx: manage.cancel_job(tx, job_id))
@@ -374,6 +395,9 @@ class SqliteStore:
 
     async def prune_rate_limits(self, limit: int) -> int:
         return await self._writer.run(lambda tx: sweep.prune_rate_limits(tx, limit))
+
+    async def prune_keys(self, limit: int) -> int:
+        return await self._writer.run(lambda tx: keys.prune(tx, limit))
 
     async def prune_events(self, retention: Retention, limit: int) -> int:
         return await self._writer.run(lambda tx: sweep.prune_events(tx, retention, limit))
