@@ -9,12 +9,18 @@ A queue with a concurrency limit or a throttle is claimed under a transaction-sc
 lock named after it: claims of that queue take turns across all servers, so the count of
 active jobs (or of hand-outs in the window) read after taking the lock stays true until the
 claim commits. Unlimited queues take no such lock.
+
+A fair queue (round robin, or limited per key) is claimed under the same lock, so its keys'
+turns, active counts and throttle windows hold across servers too; its jobs are chosen by
+`fairpick` and then locked and leased by seq in the same statement as the plain queues' jobs.
+Plain queues keep their single-statement claim.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -23,7 +29,9 @@ from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
+from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.effects import record_events
+from jobbie.store.postgres.fairpick import KeyRules
 from jobbie.store.postgres.finish import expire_waiting_job, job_columns
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import fetched_job_from_record
@@ -38,23 +46,34 @@ _WORKER_SEEN_MS = 1000
 
 # The best jobs of each queue not being claimed elsewhere: `take` of queue `name`, most urgent
 # then oldest (the jobs_pending index), locked. Expired ones are returned for dead-lettering;
-# the others are leased in (priority, seq) order while their payloads and checkpoints fit the
-# budget (the first job of a fetch always does). Locked jobs not leased stay pending.
-_CLAIM = f"""
-WITH picked AS MATERIALIZED (
-    SELECT c.* FROM unnest(%s::text[], %s::int[]) AS q(name, take)
+# the others are leased in (priority, slot) order while their payloads and checkpoints fit the
+# budget (the first job of a fetch always does). Locked jobs not leased stay pending. A job's
+# slot is its seq, except for the jobs a fair pick chose (see `_in_slots`).
+_PLAIN_PICKS = f"""
+    SELECT c.*, c.seq AS slot FROM unnest(%s::text[], %s::int[]) AS q(name, take)
     CROSS JOIN LATERAL (
         SELECT seq, priority, expire_at,
             octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
         FROM jobs WHERE queue = q.name AND state = '{_LEASED_FROM.value}'
         ORDER BY priority, seq LIMIT q.take FOR UPDATE SKIP LOCKED
-    ) AS c
+    ) AS c"""
+# The jobs fair picks chose, each with its slot, locked by their key.
+_FAIR_PICKS = f"""
+    SELECT c.*, f.slot FROM unnest(%s::bigint[], %s::bigint[]) AS f(seq, slot)
+    CROSS JOIN LATERAL (
+        SELECT seq, priority, expire_at,
+            octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
+        FROM jobs WHERE jobs.seq = f.seq AND state = '{_LEASED_FROM.value}'
+        FOR UPDATE SKIP LOCKED
+    ) AS c"""
+_CLAIM = f"""
+WITH picked AS MATERIALIZED ({{picks}}
 ), ranked AS (
-    SELECT seq, expired,
+    SELECT seq, slot, expired,
         sum(size) FILTER (WHERE NOT expired) OVER w AS running,
         count(*) FILTER (WHERE NOT expired) OVER w AS n
     FROM (SELECT *, COALESCE(expire_at <= %s, false) AS expired FROM picked) AS p
-    WINDOW w AS (ORDER BY priority, seq)
+    WINDOW w AS (ORDER BY priority, slot)
 ), leased AS (
     UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = %s,
         worker_hostname = %s, started_at = %s, lease_expires_at = %s, lease_duration_ms = %s
@@ -62,18 +81,22 @@ WITH picked AS MATERIALIZED (
     WHERE jobs.seq = ranked.seq AND jobs.state = '{_LEASED_FROM.value}' AND NOT ranked.expired
         AND (%s::bigint IS NULL OR ranked.running <= %s::bigint OR (%s AND ranked.n = 1))
     RETURNING jobs.seq, jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_retries,
-        jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at, jobs.key
+        jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at, jobs.key, ranked.slot
 )
 SELECT 'leased' AS outcome, * FROM leased
 UNION ALL
 SELECT CASE WHEN expired THEN 'expired' ELSE 'over budget' END, seq,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slot
 FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq)
 """
+_CLAIM_PLAIN = _CLAIM.format(picks=_PLAIN_PICKS)
+_CLAIM_FAIR = _CLAIM.format(picks=_FAIR_PICKS)
+_CLAIM_MIXED = _CLAIM.format(picks=f"{_PLAIN_PICKS}\n    UNION ALL{_FAIR_PICKS}")
+
 
 # Pending jobs of several queues, best first, without locking: which queues a claim takes from.
 _CANDIDATES = """
-SELECT q.name AS queue FROM unnest(%s::text[], %s::int[]) AS q(name, room)
+SELECT q.name AS queue, c.priority, c.seq FROM unnest(%s::text[], %s::int[]) AS q(name, room)
 CROSS JOIN LATERAL (
     SELECT priority, seq FROM jobs WHERE queue = q.name AND state = 'pending'
     ORDER BY priority, seq LIMIT q.room
@@ -84,11 +107,35 @@ ORDER BY c.priority, c.seq LIMIT %s
 
 @dataclass(slots=True)
 class _Open:
-    """A queue a claim may take from: how many jobs at most, and whether each is counted in
-    the throttle window."""
+    """A queue a claim may take from: how many jobs at most, whether each is counted in
+    the throttle window, and its fairness rules (None: plain FIFO)."""
 
     room: int
     throttled: bool
+    rules: KeyRules | None = None
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class _Pick:
+    """A job a claim may take. Picks sort most urgent first, then by `slot`: the job's place
+    in FIFO order, or for a fair queue the place FIFO would give it among that queue's picks."""
+
+    priority: int
+    slot: int
+    seq: int = field(compare=False)
+    queue: str = field(compare=False)
+
+
+@dataclass(slots=True)
+class _Takes:
+    """What a round of a claim locks and leases: how many of the best jobs of each plain
+    queue, and the (seq, slot) of each job fair picks chose (expired ones included, to be
+    dead-lettered)."""
+
+    plain: dict[str, int]
+    fair: list[tuple[int, int]] = field(default_factory=list)
+    expired: bool = False  # the fair picks found expired jobs
+    retry_at: int | None = None  # when a throttled key of a fair queue with nothing reopens
 
 
 def _lock_key(queue: str) -> str:
@@ -96,7 +143,8 @@ def _lock_key(queue: str) -> str:
 
 
 async def claim(tx: Tx, params: FetchParams) -> Claim:
-    """Lease up to `params.count` jobs: most urgent first, then FIFO, across the queues."""
+    """Lease up to `params.count` jobs: most urgent first, then FIFO (or each fair queue's
+    own order), across the queues."""
     jobs: list[FetchedJob] = []
     opened, retry_at = await _open_queues(tx, params)
     for _ in range(_MAX_ROUNDS):
@@ -107,8 +155,15 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
         budget = None
         if params.max_bytes is not None:
             budget = params.max_bytes - sum(len(j.payload) + len(j.checkpoint) for j in jobs)
-        takes = await _takes(tx, rooms, wanted)
-        leased, expired, over = await _lease(tx, params, takes, budget, first=not jobs)
+        if any(opened[queue].rules is not None for queue in rooms):
+            takes = await _fair_takes(tx, opened, rooms, wanted)
+            if takes.retry_at is not None:
+                retry_at = takes.retry_at if retry_at is None else min(retry_at, takes.retry_at)
+        else:
+            takes = _Takes(plain=await _takes(tx, rooms, wanted))
+        leased, expired, over = await _lease(
+            tx, params, takes.plain, budget, first=not jobs, fair=takes.fair
+        )
         jobs.extend(leased)
         by_queue = Counter(job.queue for job in leased)
         for queue, n in by_queue.items():
@@ -121,8 +176,12 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
         ]
         if throttled:
             await tx.many("INSERT INTO rate_limit_window (queue, at) VALUES (%s, %s)", throttled)
+        for queue in sorted(by_queue):
+            rules = opened[queue].rules
+            if rules is not None:
+                await fairpick.served(tx, queue, rules, (j.key for j in leased if j.queue == queue))
         # Another round only to step over expired jobs; a full budget ends the fetch.
-        if not expired or over:
+        if not (expired or takes.expired) or over:
             break
     if jobs:
         record_events(tx, EventType.STARTED, ((job.job_id, job.queue) for job in jobs))
@@ -133,10 +192,11 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
 async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], int | None]:
     """The queues that may hand out jobs now, with their room under each queue's pause,
     drain, concurrency limit and throttle; and when the first closed throttle reopens.
-    Limited queues are locked (in name order, so claims cannot deadlock on them) before their
-    active jobs and window are counted."""
+    Limited and fair queues are locked (in name order, so claims cannot deadlock on them)
+    before their active jobs and window are counted (and their keys' turns and limits read)."""
     configs = await tx.all(
-        "SELECT name, paused, draining, max_concurrency, rate_limit, rate_window_ms"
+        "SELECT name, paused, draining, max_concurrency, rate_limit, rate_window_ms, fairness,"
+        " key_concurrency, key_rate_limit, key_rate_window_ms"
         " FROM queues WHERE name = ANY(%s) AND NOT paused AND NOT draining",
         (list(params.queues),),
     )
@@ -146,7 +206,8 @@ async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], i
         queue = config["name"]
         room = params.count
         throttled = config["rate_limit"] is not None
-        if config["max_concurrency"] is not None or throttled:
+        rules = KeyRules.of(config)
+        if config["max_concurrency"] is not None or throttled or rules is not None:
             await tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_lock_key(queue),))
         if config["max_concurrency"] is not None:
             # Read after the lock: this statement sees every claim that held it before.
@@ -172,7 +233,7 @@ async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], i
                 continue
             room = min(room, left)
         if room > 0:
-            opened[queue] = _Open(room=room, throttled=throttled)
+            opened[queue] = _Open(room=room, throttled=throttled, rules=rules)
     return opened, retry_at
 
 
@@ -181,25 +242,95 @@ async def _takes(tx: Tx, rooms: dict[str, int], wanted: int) -> dict[str, int]:
     pending jobs (read without locking: cheap index reads)."""
     if len(rooms) == 1:
         return rooms
+    return dict(Counter(pick.queue for pick in await _candidates(tx, rooms, wanted)))
+
+
+async def _candidates(tx: Tx, rooms: dict[str, int], wanted: int) -> list[_Pick]:
+    """The `wanted` most urgent, oldest pending jobs of plain queues (not locked)."""
+    if not rooms:
+        return []
     names = list(rooms)
     rows = await tx.all(_CANDIDATES, (names, [rooms[name] for name in names], wanted))
-    return dict(Counter(row["queue"] for row in rows))
+    return [_Pick(row["priority"], row["seq"], row["seq"], row["queue"]) for row in rows]
+
+
+async def _fair_takes(
+    tx: Tx, opened: dict[str, _Open], rooms: dict[str, int], wanted: int
+) -> _Takes:
+    """What to take when some of the queues are fair: each fair queue's pick in its own
+    order, merged with the plain queues' best jobs by priority, then slot."""
+    plain = {queue: room for queue, room in rooms.items() if opened[queue].rules is None}
+    candidates = await _candidates(tx, plain, wanted)
+    takes = _Takes(plain={})
+    doomed: list[int] = []
+    for queue, room in rooms.items():
+        rules = opened[queue].rules
+        if rules is None:
+            continue
+        rows = await fairpick.pick(tx, queue, rules, room)
+        if not rows:
+            reopen = await fairpick.key_reopens_at(tx, queue, rules)
+            if reopen is not None:
+                takes.retry_at = reopen if takes.retry_at is None else min(takes.retry_at, reopen)
+        live = []
+        for row in rows:
+            if row["expire_at"] is not None and row["expire_at"] <= tx.now:
+                doomed.append(row["seq"])
+            else:
+                live.append(row)
+        candidates.extend(_in_slots(live, queue))
+    candidates.sort()
+    for pick in candidates[:wanted]:
+        if pick.queue in plain:
+            takes.plain[pick.queue] = takes.plain.get(pick.queue, 0) + 1
+        else:
+            takes.fair.append((pick.seq, pick.slot))
+    # Expired jobs a fair pick found are locked and dead-lettered with the round's lease.
+    takes.fair.extend((seq, seq) for seq in doomed)
+    takes.expired = bool(doomed)
+    return takes
+
+
+def _in_slots(rows: list[Row], queue: str) -> list[_Pick]:
+    """Picks for one fair queue's rows, given in serve order: within each priority, the n-th
+    row served takes the n-th smallest seq as its slot, so the queue keeps its own order while
+    merging with other queues' jobs by age."""
+    slots: dict[int, list[int]] = {}
+    for row in rows:
+        slots.setdefault(row["priority"], []).append(row["seq"])
+    for seqs in slots.values():
+        seqs.sort(reverse=True)
+    return [_Pick(row["priority"], slots[row["priority"]].pop(), row["seq"], queue) for row in rows]
 
 
 async def _lease(
-    tx: Tx, params: FetchParams, takes: dict[str, int], budget: int | None, *, first: bool
+    tx: Tx,
+    params: FetchParams,
+    takes: dict[str, int],
+    budget: int | None,
+    *,
+    first: bool,
+    fair: Sequence[tuple[int, int]] = (),
 ) -> tuple[list[FetchedJob], bool, bool]:
-    """Lock and lease the best jobs, `takes[queue]` at most from each queue; dead-letter the
-    expired ones found. Only the `first` job of a fetch may pass the byte budget. Returns
-    (jobs in claim order, whether any expired, whether the budget left some out)."""
-    if not takes:
+    """Lock and lease the best jobs, `takes[queue]` at most from each queue, and the jobs of
+    `fair` (seq, slot); dead-letter the expired ones found. Only the `first` job of a fetch
+    may pass the byte budget. Returns (jobs in claim order, whether any expired, whether the
+    budget left some out)."""
+    if not takes and not fair:
         return [], False, False
     names = list(takes)
+    plain_args: list[object] = [names, [takes[name] for name in names]]
+    fair_args: list[object] = [[seq for seq, _ in fair], [slot for _, slot in fair]]
+    if not fair:
+        sql, picks = _CLAIM_PLAIN, plain_args
+    elif not takes:
+        sql, picks = _CLAIM_FAIR, fair_args
+    else:
+        sql, picks = _CLAIM_MIXED, plain_args + fair_args
     rows = await tx.all(
-        _CLAIM,
+        sql,
         (
-            names,
-            [takes[name] for name in names],
+            *picks,
             tx.now,
             params.worker_id,
             params.hostname,
@@ -225,7 +356,7 @@ async def _lease(
 
 
 def _claim_order(row: Row) -> tuple[int, int]:
-    return row["priority"], row["seq"]
+    return row["priority"], row["slot"]
 
 
 async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:

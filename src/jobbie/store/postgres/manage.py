@@ -39,6 +39,29 @@ async def set_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | No
     tx.wake.add(queue)
 
 
+async def set_fairness(tx: Tx, queue: str, mode: str) -> None:
+    await ensure_queue(tx, queue)
+    await tx.execute("UPDATE queues SET fairness = %s WHERE name = %s", (mode, queue))
+    tx.wake.add(queue)
+
+
+async def set_key_concurrency(tx: Tx, queue: str, maximum: int | None) -> None:
+    await ensure_queue(tx, queue)
+    await tx.execute("UPDATE queues SET key_concurrency = %s WHERE name = %s", (maximum, queue))
+    tx.wake.add(queue)
+
+
+async def set_key_throttle(tx: Tx, queue: str, rate: int | None, window_ms: int | None) -> None:
+    await ensure_queue(tx, queue)
+    await tx.execute(
+        "UPDATE queues SET key_rate_limit = %s, key_rate_window_ms = %s WHERE name = %s",
+        (rate, window_ms, queue),
+    )
+    if rate is None:
+        await tx.execute("DELETE FROM key_rate_window WHERE queue = %s", (queue,))
+    tx.wake.add(queue)
+
+
 async def cancel_job(tx: Tx, job_id: str) -> str:
     """Waiting jobs are cancelled at once; an active one is asked to stop (`cancelling`)."""
     seq, state = await _job(tx, job_id)

@@ -32,6 +32,7 @@ from jobbie.models import (
     FetchedJob,
     JobDetail,
     Queue,
+    QueueKey,
     Readiness,
     Schedule,
     SearchResponse,
@@ -61,6 +62,7 @@ from jobbie.store.postgres import (
     enqueue,
     finish,
     finish_many,
+    keys,
     manage,
     queries,
     schedules,
@@ -196,6 +198,25 @@ class PostgresStore:
     async def set_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
         await self._db.write(lambda tx: manage.set_throttle(tx, name, rate, window_ms))
         return await self.get_queue(name)
+
+    async def set_fairness(self, name: str, mode: str) -> Queue:
+        await self._db.write(lambda tx: manage.set_fairness(tx, name, mode))
+        return await self.get_queue(name)
+
+    async def set_key_concurrency(self, name: str, maximum: int | None) -> Queue:
+        await self._db.write(lambda tx: manage.set_key_concurrency(tx, name, maximum))
+        return await self.get_queue(name)
+
+    async def set_key_throttle(self, name: str, rate: int | None, window_ms: int | None) -> Queue:
+        await self._db.write(lambda tx: manage.set_key_throttle(tx, name, rate, window_ms))
+        return await self.get_queue(name)
+
+    async def queue_keys(self, name: str, limit: int) -> list[QueueKey]:
+        now = self.clock.now_ms()
+        return await self._db.read(lambda tx: keys.busiest(tx, name, limit, now))
+
+    async def keys_with_backlog(self) -> dict[str, int]:
+        return await self._db.read(keys.with_backlog)
 
     async def cancel_job(self, job_id: str) -> str:
         return await self._db.write(lambda tx: manage.cancel_job(tx, job_id))
@@ -392,6 +413,9 @@ class PostgresStore:
 
     async def prune_rate_limits(self, limit: int) -> int:
         return await self._db.write(lambda tx: sweep.prune_rate_limits(tx, limit))
+
+    async def prune_keys(self, limit: int) -> int:
+        return await self._db.write(lambda tx: keys.prune(tx, limit))
 
     async def prune_events(self, retention: Retention, limit: int) -> int:
         return await self._db.write(lambda tx: sweep.prune_events(tx, retention, limit))

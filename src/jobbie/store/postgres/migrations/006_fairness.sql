@@ -17,14 +17,18 @@ CREATE INDEX jobs_key ON jobs (key, created_at) WHERE key IS NOT NULL;
 -- Each key of a queue with its turn: `served` grows each time the fair claim serves the key,
 -- so the least recently served key has the smallest. '' stands for the jobs without a key.
 -- Written by enqueues only when the key is new, and by claims of that queue (which take turns
--- under the queue's advisory lock). Rows of keys with no unfinished jobs are pruned.
+-- under the queue's advisory lock). Rows of keys with no unfinished jobs are pruned; a
+-- statement that finds or makes the row of a key with a waiting job holds the shared side of
+-- the queue's key lock until commit, and the sweep forgets keys only of queues whose lock it
+-- gets (so a key with ready jobs never loses its row).
 CREATE TABLE queue_keys (
     queue  text   NOT NULL,
     key    text   NOT NULL,
     served bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (queue, key)
 );
-CREATE INDEX queue_keys_turn ON queue_keys (queue, served);
+-- The keys in turn order, ties by key (as the round robin reads them: no sort).
+CREATE INDEX queue_keys_turn ON queue_keys (queue, served, key COLLATE "C");
 
 -- Jobs per queue, key and state (keyed jobs only), slotted like queue_counts so concurrent
 -- transactions on one key do not share a hot row; a reader sums the slots.
@@ -64,6 +68,8 @@ CREATE INDEX key_rate_window_at ON key_rate_window (at);
 -- their transition tables.
 CREATE FUNCTION jobs_key_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('jobbie.keys:' || queue))
+        FROM (SELECT DISTINCT queue FROM new_rows WHERE key IS NOT NULL ORDER BY 1) AS q;
     INSERT INTO queue_keys (queue, key)
         SELECT DISTINCT n.queue, n.key FROM new_rows n
         WHERE n.key IS NOT NULL AND NOT EXISTS
@@ -92,9 +98,17 @@ BEGIN
         AND NOT EXISTS (SELECT FROM old_rows WHERE key IS NOT NULL) THEN
         RETURN NULL;
     END IF;
+    -- A keyed job that starts waiting (enqueued elsewhere, retried, moved) needs its key's
+    -- turn row: the key may have been forgotten while it had no unfinished jobs.
+    PERFORM pg_advisory_xact_lock_shared(hashtext('jobbie.keys:' || queue))
+        FROM (SELECT DISTINCT n.queue FROM old_rows o JOIN new_rows n USING (seq)
+            WHERE n.key IS NOT NULL AND n.state IN ('scheduled', 'pending', 'retrying')
+                AND (o.state <> n.state OR o.queue <> n.queue OR o.key IS DISTINCT FROM n.key)
+            ORDER BY 1) AS q;
     INSERT INTO queue_keys (queue, key)
         SELECT DISTINCT n.queue, n.key FROM old_rows o JOIN new_rows n USING (seq)
-        WHERE n.key IS NOT NULL AND (o.queue <> n.queue OR o.key IS DISTINCT FROM n.key)
+        WHERE n.key IS NOT NULL AND n.state IN ('scheduled', 'pending', 'retrying')
+            AND (o.state <> n.state OR o.queue <> n.queue OR o.key IS DISTINCT FROM n.key)
             AND NOT EXISTS (SELECT FROM queue_keys k WHERE k.queue = n.queue AND k.key = n.key)
         ORDER BY 1, 2 ON CONFLICT DO NOTHING;
     INSERT INTO key_counts (queue, key, state, slot, n)
