@@ -460,10 +460,6 @@ def test_a_schedule_gives_its_key_to_the_jobs_it_fires(clock_api: httpx.Client, 
     api.delete(f"/api/v1/schedules/{schedule['id']}").raise_for_status()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.console.schedule_job (run now) does not copy the schedule's key yet",
-)
 def test_running_a_schedule_now_gives_its_key(api: httpx.Client, queue: str) -> None:
     body = {"name": "nightly", "queue": queue, "cron": "0 3 * * *", "key": "acme"}
     schedule = api.post("/api/v1/schedules", json=body).json()
