@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-postgres soak lint format docs docs-serve lock lock-upgrade bench bench-postgres bench-compare bench-manage clean
+.PHONY: install run test test-postgres soak lint format docs docs-serve lock lock-upgrade bench bench-postgres bench-compare bench-manage bench-fairness clean
 
 install: $(STAMP)
 
@@ -108,6 +108,14 @@ bench-compare: $(BENCH_STAMP)
 # Not part of `bench`: loads 1,000,000 jobs and takes several minutes.
 bench-manage: $(STAMP)
 	$(BIN)/python -m bench.manage
+
+# Claim cost of fair queueing over 10,000 keys and 1,000,000 pending jobs, on SQLite and then on
+# PostgreSQL (127.0.0.1:5432, user postgres; creates and drops a jobbie_fair_* database).
+# make bench-fairness FAIRNESS_ARGS='--jobs 100000 --keys 1000'
+PG_BENCH_DSN ?= postgresql://postgres@127.0.0.1:5432/postgres
+bench-fairness: $(STAMP)
+	$(BIN)/python -m bench.fairness $(FAIRNESS_ARGS)
+	$(BIN)/python -m bench.fairness --database $(PG_BENCH_DSN) $(FAIRNESS_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist site .pytest_cache .mypy_cache .ruff_cache

@@ -60,7 +60,7 @@ def families() -> list[Family]:
     metrics.observe_request("GET", "/api/v1/queues", 200, 0.001)
     metrics.fetch_wait.observe(0.01)
     queue = msgspec.convert(_example(msgspec.inspect.type_info(Queue)), Queue)
-    exposition = metrics.render([queue], waiting=0).decode()
+    exposition = metrics.render([queue], waiting=0, keys_backlog={queue.name: 1}).decode()
     found = []
     parsed = list(text_string_to_metric_families(exposition))
     names = {family.name for family in parsed}

@@ -696,14 +696,16 @@ def encode(value: Any) -> bytes:
 
 
 class ConcurrencyRequest(_Request):
-    """Limits how many of a queue's jobs may be active at once, across all workers."""
+    """Limits how many of a queue's jobs (`/concurrency`) or of each of its keys
+    (`/key-concurrency`) may be active at once, across all workers."""
 
     max: Concurrency | None
-    """At most this many active jobs at once (1: a singleton queue); null: unlimited."""
+    """At most this many active jobs at once (1: a singleton queue or key); null: unlimited."""
 
 
 class ThrottleRequest(_Request):
-    """Limits how many of a queue's jobs are handed out per sliding window."""
+    """Limits how many of a queue's jobs (`/throttle`) or of each of its keys (`/key-throttle`)
+    are handed out per sliding window."""
 
     rate: Rate
     """Jobs handed out per window, at most."""

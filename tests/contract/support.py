@@ -91,6 +91,7 @@ def new_job(
     delay: float | None = None,
     expire_after: float | None = None,
     tags: dict[str, str] | None = None,
+    key: str | None = None,
 ) -> NewJob:
     """A job to insert; durations in seconds, `scheduled_at` in epoch ms (the API's defaults)."""
     if unique_key is not None and unique_period is None:
@@ -111,6 +112,7 @@ def new_job(
         delay_ms=None if delay is None else round(delay * SECOND),
         expire_after_ms=None if expire_after is None else round(expire_after * SECOND),
         tags=json_text(tags or {}),
+        key=key,
     )
 
 

@@ -52,7 +52,8 @@ def test_empty_default_queues_are_forgotten_after_their_retention(
         advance(api, 0)  # the sweep notes which queues are idle
         assert advance(api, 1800)["queues_pruned"] == 0
         assert {"gone", "busy", "paused", "limited"} <= queue_names(api)
-        assert advance(api, 1801)["queues_pruned"] == 1
+        # The server's own sweep may get there first, so judge by what is listed.
+        advance(api, 1801)
         names = queue_names(api)
         assert "gone" not in names
         assert {"busy", "paused", "limited"} <= names

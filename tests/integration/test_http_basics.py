@@ -33,6 +33,11 @@ MANAGEMENT: list[tuple[str, str]] = [
     ("post", "/api/v1/queues/{name}/concurrency"),
     ("post", "/api/v1/queues/{name}/throttle"),
     ("delete", "/api/v1/queues/{name}/throttle"),
+    ("post", "/api/v1/queues/{name}/fairness"),
+    ("post", "/api/v1/queues/{name}/key-concurrency"),
+    ("post", "/api/v1/queues/{name}/key-throttle"),
+    ("delete", "/api/v1/queues/{name}/key-throttle"),
+    ("get", "/api/v1/queues/{name}/keys"),
     ("get", "/healthz"),
 ]
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

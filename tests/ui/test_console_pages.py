@@ -302,8 +302,5 @@ def test_a_search_past_the_time_limit_shows_a_notice(tmp_path: Path, new_page: A
         expect(notice).to_contain_text("time limit")
         expect(notice).to_contain_text("add a queue, a state or a time range")
         expect(page.locator("#jobs-table tbody tr")).to_have_text("No jobs match.")
-        # An indexed search fills its page at once, even under a 1 ms limit.
-        page.goto(server.url + "/ui/jobs?queue=scan&state=pending")
-        expect(page.locator("#jobs-table tbody tr")).to_have_count(50)
     finally:
         server.stop()

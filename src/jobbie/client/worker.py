@@ -38,6 +38,7 @@ from jobbie.client.types import HeartbeatUpdate, Job
 from jobbie.errors import (
     Conflict,
     JobbieError,
+    LeaseLost,
     NotFound,
     PayloadTooLarge,
     Unavailable,
@@ -56,6 +57,10 @@ _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _TRANSIENT = (ServerUnreachable, Unavailable)
 _DEFAULT_LEASE = 60.0
 _MAX_ERROR_CHARS = 64 * 1024
+# Jobs are prefetched only while handlers are this quick (an average over recent jobs): a
+# long job's queue-mate would wait here while another worker could have run it.
+_PREFETCH_BELOW_S = 0.1
+_DURATION_WEIGHT = 0.1  # of each new job in the running average
 
 
 @dataclass
@@ -105,6 +110,10 @@ class Worker:
     sent at once when no other handler is running, else within `flush_interval` seconds; the
     ack call also leases the next jobs for the free slots. With `fetch_batch=False` each slot
     long-polls on its own and acks its job alone (leasing its next job in the same call).
+    While handlers are quick (under 100 ms on average), a batching worker also holds up to
+    `prefetch` jobs (default: `concurrency`) beyond those running, leased and heartbeated, so
+    the next jobs are at hand when a handler finishes; a job held but not started when the
+    worker stops goes back to the server at once. `prefetch=0` turns this off.
     Running jobs are heartbeated together every
     `heartbeat_interval` seconds (sooner for short leases). On `stop()`, SIGTERM or SIGINT the
     worker stops fetching, lets running jobs finish for up to `shutdown_timeout` seconds, then
@@ -132,6 +141,7 @@ class Worker:
         fetch_batch: bool = True,
         timeout: float = 30.0,
         flush_interval: float = 0.005,
+        prefetch: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -141,6 +151,8 @@ class Worker:
             raise ValueError("poll_timeout must be between 0 and 60 seconds")
         if flush_interval < 0:
             raise ValueError("flush_interval must not be negative")
+        if prefetch is not None and prefetch < 0:
+            raise ValueError("prefetch must not be negative")
         self.url = url
         self.urls = parse_urls(url)
         self.queues = [_check_queue(q) for q in queues] if queues is not None else None
@@ -152,6 +164,7 @@ class Worker:
         self.poll_timeout = poll_timeout
         self.fetch_batch = fetch_batch
         self.flush_interval = flush_interval
+        self.prefetch = (concurrency if prefetch is None else prefetch) if fetch_batch else 0
         self.timeout = timeout
         self.stats = WorkerStats()
         self.worker_id = worker_id or default_worker_id()
@@ -166,7 +179,9 @@ class Worker:
         self._stop_requested = False
         self._hurry_requested = False
         self._deadline: float | None = None
-        self._free = concurrency
+        self._held = 0  # jobs leased to this worker and not yet reported (running or waiting)
+        self._turns: asyncio.Semaphore | None = None  # one per running handler
+        self._mean_duration = 0.0
         self._slot_freed: asyncio.Event | None = None
         self._busy_handlers = 0
         self._reporter: Reporter | None = None
@@ -266,7 +281,8 @@ class Worker:
                 loop.add_signal_handler(sig, self._on_signal, sig)
         pool = self._pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
         self._queues = list(queues)
-        self._free, self._busy_handlers = self.concurrency, 0
+        self._held, self._busy_handlers = 0, 0
+        self._turns = asyncio.Semaphore(self.concurrency)
         if self.fetch_batch:
             self._reporter = Reporter(self._hooks(), self.flush_interval)
             self._reporter.start()
@@ -367,12 +383,18 @@ class Worker:
             else:
                 await self._slot_freed.wait()
         taken = min(self._free, 1000) if self.fetch_batch else 1
-        self._free -= taken
+        self._held += taken
         return taken
+
+    @property
+    def _free(self) -> int:
+        """Slots for more jobs: one per handler, plus the prefetch while handlers are quick."""
+        quick = self._mean_duration < _PREFETCH_BELOW_S
+        return max(0, self.concurrency + (self.prefetch if quick else 0) - self._held)
 
     def _give_slots(self, count: int) -> None:
         assert self._slot_freed is not None
-        self._free += count
+        self._held -= count
         if count:
             self._slot_freed.set()
 
@@ -381,7 +403,7 @@ class Worker:
         if self._stop_requested or self._free == 0:
             return 0
         taken = min(self._free, 1000)
-        self._free -= taken
+        self._held += taken
         return taken
 
     def _start_jobs(self, jobs: list[Job], slots: int) -> None:
@@ -433,6 +455,11 @@ class Worker:
         ctx = JobContext(
             job, loop=self._loop, save=self._save_checkpoint, save_timeout=self.timeout
         )
+        stale = self._running.get(job.id)
+        if stale is not None:
+            # Handed out again while an earlier lease of it was held here (an operator released
+            # it, say): the server leases only a job nobody holds, so that lease is gone.
+            self._lost(stale, LeaseLost(f"job {job.id} was leased to this worker again"))
         self._running[job.id] = ctx
         self._busy_handlers += 1
         task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{job.id}")
@@ -447,6 +474,12 @@ class Worker:
             error: str | None = None
             backtrace: str | None = None
             result: Any = None
+            if not await self._wait_turn():
+                # Prefetched, and the worker stops before it started: back to the server.
+                self._busy_handlers -= 1
+                await self._release(ctx)
+                return
+            started = time.monotonic()
             try:
                 if handler is None:
                     error = f"no handler registered for queue {job.queue!r} on worker "
@@ -464,6 +497,7 @@ class Worker:
                 error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._busy_handlers -= 1
+                self._turn_done(time.monotonic() - started)
             if self._reporter is not None:
                 # The slot is free once the handler is done: the ack call may fill it.
                 holds_slot = False
@@ -475,9 +509,42 @@ class Worker:
         except Exception:
             log.exception("job %s: unexpected error in the worker; its lease will expire", job.id)
         finally:
-            self._running.pop(job.id, None)
+            self._forget(ctx)
             if holds_slot:
                 self._give_slots(1)
+
+    def _forget(self, ctx: JobContext) -> None:
+        """Stop tracking `ctx` (not a later lease of the same job)."""
+        if self._running.get(ctx.job_id) is ctx:
+            del self._running[ctx.job_id]
+
+    async def _wait_turn(self) -> bool:
+        """Wait for a free handler; False when the worker stops first (the job never ran)."""
+        assert self._turns is not None and self._stopping is not None
+        if not self._turns.locked():
+            await self._turns.acquire()
+            return True
+        if self._stop_requested:
+            return False
+        turn = asyncio.ensure_future(self._turns.acquire())
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([turn, stop], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not turn.done():
+                turn.cancel()
+        if turn.cancelled():
+            return False
+        if self._stop_requested:
+            self._turns.release()
+            return False
+        return True
+
+    def _turn_done(self, duration: float) -> None:
+        assert self._turns is not None
+        self._turns.release()
+        self._mean_duration += _DURATION_WEIGHT * (duration - self._mean_duration)
 
     def _hooks(self) -> Hooks:
         return Hooks(
@@ -500,7 +567,7 @@ class Worker:
                 self.stats.failed += 1
             else:
                 self.stats.completed += 1
-            self._running.pop(ctx.job_id, None)  # done: never released at shutdown
+            self._forget(ctx)  # done: never released at shutdown
         elif isinstance(error, Conflict):
             self._lost(ctx, error)
         else:
@@ -551,7 +618,7 @@ class Worker:
                 self.stats.completed += 1
                 if not jobs:
                     return holds_slot
-                self._running.pop(ctx.job_id, None)
+                self._forget(ctx)
                 self._start_jobs(jobs, 1)  # the next job takes over this slot
                 return False
         await self._ack_alone(ctx, result)

@@ -19,7 +19,9 @@ from jobbie.models import (
     ConcurrencyRequest,
     DeleteQueueResponse,
     DryRunResponse,
+    FairnessRequest,
     MoveRequest,
+    QueueKeyList,
     QueueList,
     ScheduleList,
     ScheduleRequest,
@@ -38,6 +40,7 @@ from jobbie.wirenum import convert_query
 
 _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _MIN_PERIOD_MS = 100
+KEYS_DEFAULT_LIMIT, KEYS_MAX_LIMIT = 20, 1000
 
 
 def queue_name(request: Request) -> str:
@@ -52,7 +55,8 @@ def queue_name(request: Request) -> str:
 async def metrics(request: Request) -> Response:
     """Prometheus exposition of queue counts, totals and latency histograms."""
     rt = runtime(request)
-    body = rt.metrics.render(await store(request).list_queues(), rt.notifier.waiting)
+    queues = await store(request).list_queues()
+    body = rt.metrics.render(queues, rt.notifier.waiting, await store(request).keys_with_backlog())
     return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
@@ -92,6 +96,38 @@ async def set_throttle(request: Request) -> Response:
 
 async def remove_throttle(request: Request) -> Response:
     return json_response(await store(request).set_throttle(queue_name(request), None, None))
+
+
+async def set_fairness(request: Request) -> Response:
+    name = queue_name(request)
+    req = await decode(request, FairnessRequest)
+    return json_response(await store(request).set_fairness(name, req.mode))
+
+
+async def set_key_concurrency(request: Request) -> Response:
+    name = queue_name(request)
+    req = await decode(request, ConcurrencyRequest)
+    return json_response(await store(request).set_key_concurrency(name, req.max))
+
+
+async def set_key_throttle(request: Request) -> Response:
+    name = queue_name(request)
+    req = await decode(request, ThrottleRequest)
+    window_ms = duration_ms(req.period, "period", _MIN_PERIOD_MS, DAY_MS)
+    return json_response(await store(request).set_key_throttle(name, req.rate, window_ms))
+
+
+async def remove_key_throttle(request: Request) -> Response:
+    return json_response(await store(request).set_key_throttle(queue_name(request), None, None))
+
+
+async def queue_keys(request: Request) -> Response:
+    """`GET /api/v1/queues/{name}/keys?limit=`: the busiest keys, from per-key counters."""
+    name = queue_name(request)
+    limit = request.query_params.get("limit", str(KEYS_DEFAULT_LIMIT))
+    if not limit.isdigit() or not 1 <= int(limit) <= KEYS_MAX_LIMIT:
+        raise ValidationError(f"limit: a whole number from 1 to {KEYS_MAX_LIMIT}")
+    return json_response(QueueKeyList(keys=await store(request).queue_keys(name, int(limit))))
 
 
 async def retry_job(request: Request) -> Response:

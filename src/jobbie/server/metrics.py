@@ -6,7 +6,7 @@ per scrape); fetch wait and request latency are histograms observed on the hot p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +25,7 @@ class _QueueCollector(Collector):
     def __init__(self) -> None:
         self.queues: list[Queue] = []
         self.waiting = 0
+        self.keys_backlog: Mapping[str, int] = {}
 
     def collect(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(
@@ -42,14 +43,20 @@ class _QueueCollector(Collector):
                 ("dead", "Jobs that died"),
             )
         }
+        # Per queue, never per key: a label per key would explode the series count.
+        keys = GaugeMetricFamily(
+            "jobbie_queue_keys_backlog", "Keys of the queue with pending jobs", labels=["queue"]
+        )
         for queue in self.queues:
             for state in queue.counts.__struct_fields__:
                 jobs.add_metric([queue.name, state], getattr(queue.counts, state))
             paused.add_metric([queue.name], float(queue.paused))
             for name, family in totals.items():
                 family.add_metric([queue.name], getattr(queue.totals, name))
+            keys.add_metric([queue.name], self.keys_backlog.get(queue.name, 0))
         yield jobs
         yield paused
+        yield keys
         yield from totals.values()
         yield GaugeMetricFamily(
             "jobbie_waiting_fetches", "Long-poll fetches waiting for a job", value=self.waiting
@@ -101,8 +108,12 @@ class Metrics:
             )
         child.observe(seconds)
 
-    def render(self, queues: list[Queue], waiting: int) -> bytes:
-        """The exposition text, with this snapshot of the queues."""
+    def render(
+        self, queues: list[Queue], waiting: int, keys_backlog: Mapping[str, int] | None = None
+    ) -> bytes:
+        """The exposition text, with this snapshot of the queues and of how many keys of each
+        have pending jobs (queues left out have none)."""
         self._queues.queues = queues
         self._queues.waiting = waiting
+        self._queues.keys_backlog = keys_backlog or {}
         return bytes(generate_latest(self.registry))

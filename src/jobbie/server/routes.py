@@ -62,6 +62,9 @@ _EVENTS_QUERY: dict[str, tuple[bool, dict[str, Any]]] = {
     "type": (False, {"type": "array", "items": {"type": "string"}}),
     "last_event_id": (False, {"type": "string", "pattern": "^[0-9]{1,18}$"}),
 }
+_KEYS_QUERY: dict[str, tuple[bool, dict[str, Any]]] = {
+    "limit": (False, {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}),
+}
 _JOB = "/api/v1/jobs/{job_id}"
 _QUEUE = "/api/v1/queues/{name}"
 _SCHEDULE = "/api/v1/schedules/{schedule_id}"
@@ -166,6 +169,20 @@ ROUTES: tuple[Endpoint, ...] = (
              (400, 415)),
     Endpoint("DELETE", f"{_QUEUE}/throttle", manage_api.remove_throttle,
              "Remove a queue's throttle", Q, None, {200: m.Queue}, (400,)),
+    Endpoint("POST", f"{_QUEUE}/fairness", manage_api.set_fairness,
+             "Serve a queue's keys in FIFO order or in turn (round_robin)", Q,
+             m.FairnessRequest, {200: m.Queue}, (400, 415)),
+    Endpoint("POST", f"{_QUEUE}/key-concurrency", manage_api.set_key_concurrency,
+             "Limit the active jobs of each key of a queue", Q, m.ConcurrencyRequest,
+             {200: m.Queue}, (400, 415)),
+    Endpoint("POST", f"{_QUEUE}/key-throttle", manage_api.set_key_throttle,
+             "Throttle each key of a queue (sliding window)", Q, m.ThrottleRequest,
+             {200: m.Queue}, (400, 415)),
+    Endpoint("DELETE", f"{_QUEUE}/key-throttle", manage_api.remove_key_throttle,
+             "Remove a queue's per-key throttle", Q, None, {200: m.Queue}, (400,)),
+    Endpoint("GET", f"{_QUEUE}/keys", manage_api.queue_keys,
+             "A queue's busiest keys, most pending first (?limit=, default 20)", Q, None,
+             {200: m.QueueKeyList}, (400, 404), query=_KEYS_QUERY),
     Endpoint("GET", "/api/v1/schedules", manage_api.list_schedules, "Every cron schedule",
              C, None, {200: m.ScheduleList}),
     Endpoint("POST", "/api/v1/schedules", manage_api.create_schedule,

@@ -43,4 +43,5 @@ def schedule_job(schedule: Schedule) -> NewJob:
             max_delay_ms=DEFAULT_RETRY.max_delay_ms,
         ),
         tags=msgspec.json.encode(tags).decode(),
+        key=schedule.key,
     )

@@ -11,6 +11,7 @@ grows with the keys visited, not with the jobs queued behind a busy key.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,32 +83,49 @@ def _pick_level(tx: Tx, queue: str, rules: KeyRules, level: int, wanted: int) ->
         head = _jobs(tx, queue, key, level, 1)
         if head:
             lanes.append(Lane(key=key, turn=served, jobs=head, room=room))
-    if not lanes:
-        return []
-    if rules.round_robin:
-        depth = fairness.share(wanted, len(lanes))
-    else:
+    if not rules.round_robin:
         # FIFO: the oldest heads first; only the first `wanted` keys can contribute.
         lanes.sort(key=lambda lane: lane.jobs[0]["seq"])
         lanes = lanes[:wanted]
-        depth = wanted
-    for lane in lanes:
-        more = fairness.lane_limit(depth, lane.room)
-        if more > 1:
-            lane.jobs = _jobs(tx, queue, lane.key, level, more)
-    if rules.round_robin:
-        chosen = fairness.round_robin(lanes, wanted)
-    else:
-        chosen = fairness.oldest_first(lanes, wanted, lambda job: int(job["seq"]))
-    return [job for _, job in chosen]
+    taken: list[sqlite3.Row] = []
+    after: dict[str, int] = {}  # per key, the last seq already taken
+    while lanes and len(taken) < wanted:
+        left = wanted - len(taken)
+        depth = fairness.share(left, len(lanes)) if rules.round_robin else left
+        for lane in lanes:
+            limit = fairness.lane_limit(depth, lane.room)
+            if lane.key in after or limit > len(lane.jobs):
+                lane.jobs = _jobs(tx, queue, lane.key, level, limit, after.get(lane.key))
+        if rules.round_robin:
+            chosen = fairness.round_robin(lanes, left)
+        else:
+            chosen = fairness.oldest_first(lanes, left, lambda job: int(job["seq"]))
+        if not chosen:
+            break
+        taken.extend(job for _, job in chosen)
+        # Another pass only for keys that gave all they were asked and may have more.
+        gave = Counter(key for key, _ in chosen)
+        for key, job in chosen:
+            after[key] = int(job["seq"])
+        still = []
+        for lane in lanes:
+            asked = fairness.lane_limit(depth, lane.room)
+            if lane.room is not None:
+                lane.room -= gave[lane.key]
+            if gave[lane.key] == asked and len(lane.jobs) == asked and lane.room != 0:
+                still.append(lane)
+        lanes = still
+    return taken
 
 
-def _jobs(tx: Tx, queue: str, key: str, level: int, limit: int) -> list[sqlite3.Row]:
-    """The key's oldest `limit` pending jobs at priority `level`."""
+def _jobs(
+    tx: Tx, queue: str, key: str, level: int, limit: int, after: int | None = None
+) -> list[sqlite3.Row]:
+    """The key's oldest `limit` pending jobs at priority `level` (past seq `after`)."""
     return tx.execute(
         f"{_ROW} WHERE queue = ? AND key IS ? AND state = 'pending' AND priority = ?"
-        " ORDER BY seq LIMIT ?",
-        (queue, None if key == NO_KEY else key, level, limit),
+        " AND seq > ? ORDER BY seq LIMIT ?",
+        (queue, None if key == NO_KEY else key, level, -1 if after is None else after, limit),
     ).fetchall()
 
 
