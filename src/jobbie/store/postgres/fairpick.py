@@ -16,12 +16,14 @@ every server. The pick reads without locking jobs; the claim locks and leases th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from jobbie.store import fairness
 from jobbie.store.fairness import NO_KEY, Lane
 from jobbie.store.postgres.tx import Row, Tx
+
 
 @dataclass(frozen=True, slots=True)
 class KeyRules:
@@ -75,11 +77,11 @@ def _room(rules: KeyRules, now: int) -> tuple[str, list[object]]:
 # A key's ready jobs at one priority level, oldest first (the jobs_key_pending index).
 _HEADS = (
     "SELECT seq, priority, expire_at FROM jobs WHERE queue = k.queue AND key = k.key"
-    " AND state = 'pending' AND priority = %s ORDER BY seq LIMIT {limit}"
+    " AND state = 'pending' AND priority = %s AND seq > {after} ORDER BY seq LIMIT {limit}"
 )
 _NO_KEY_HEADS = (
     "SELECT seq, priority, expire_at FROM jobs WHERE queue = %s AND key IS NULL"
-    " AND state = 'pending' AND priority = %s ORDER BY seq LIMIT %s"
+    " AND state = 'pending' AND priority = %s AND seq > %s ORDER BY seq LIMIT %s"
 )
 
 
@@ -110,12 +112,12 @@ async def _pick_level(tx: Tx, queue: str, rules: KeyRules, level: int, wanted: i
     rows = await tx.all(
         f"(SELECT k.key, k.served AS turn, r.room, h.seq, h.priority, h.expire_at"
         f" FROM queue_keys AS k CROSS JOIN LATERAL (SELECT {room_sql} AS room) AS r"
-        f" CROSS JOIN LATERAL ({_HEADS.format(limit=1)}) AS h"
+        f" CROSS JOIN LATERAL ({_HEADS.format(after=-1, limit=1)}) AS h"
         f" WHERE k.queue = %s AND k.key <> '' {limited} ORDER BY {order} LIMIT %s)"
         " UNION ALL"
         " (SELECT '', COALESCE((SELECT served FROM queue_keys WHERE queue = %s AND key = ''), 0),"
         f" NULL, h.seq, h.priority, h.expire_at FROM ({_NO_KEY_HEADS}) AS h)",
-        (*room_params, level, queue, wanted, queue, queue, level, 1),
+        (*room_params, level, queue, wanted, queue, queue, level, -1, 1),
     )
     lanes = [
         Lane(key=row["key"], turn=row["turn"], jobs=[_job(row)], room=_clamp(row["room"]))
@@ -124,43 +126,78 @@ async def _pick_level(tx: Tx, queue: str, rules: KeyRules, level: int, wanted: i
     if rules.round_robin:
         lanes.sort(key=lambda lane: (lane.turn, lane.key))
     else:
+        # FIFO: the oldest heads first; only the first `wanted` keys can contribute.
         lanes.sort(key=lambda lane: int(lane.jobs[0]["seq"]))
     lanes = lanes[:wanted]
-    if not lanes:
-        return []
-    depth = fairness.share(wanted, len(lanes)) if rules.round_robin else wanted
-    deeper = {
-        lane.key: more for lane in lanes if (more := fairness.lane_limit(depth, lane.room)) > 1
-    }
-    if deeper:
-        await _read_deeper(tx, queue, level, lanes, deeper)
-    if rules.round_robin:
-        chosen = fairness.round_robin(lanes, wanted)
-    else:
-        chosen = fairness.oldest_first(lanes, wanted, lambda job: int(job["seq"]))
-    return [job for _, job in chosen]
+    taken: list[Row] = []
+    after: dict[str, int] = {}  # per key, the last seq already taken
+    while lanes and len(taken) < wanted:
+        left = wanted - len(taken)
+        depth = fairness.share(left, len(lanes)) if rules.round_robin else left
+        reads: dict[str, tuple[int, int]] = {}
+        for lane in lanes:
+            limit = fairness.lane_limit(depth, lane.room)
+            if lane.key in after or limit > len(lane.jobs):
+                reads[lane.key] = (limit, after.get(lane.key, -1))
+        if reads:
+            read = await _read_lanes(tx, queue, level, reads)
+            for lane in lanes:
+                if lane.key in reads:
+                    lane.jobs = read.get(lane.key, [])
+        if rules.round_robin:
+            chosen = fairness.round_robin(lanes, left)
+        else:
+            chosen = fairness.oldest_first(lanes, left, lambda job: int(job["seq"]))
+        if not chosen:
+            break
+        taken.extend(job for _, job in chosen)
+        # Another pass only for keys that gave all they were asked and may have more.
+        gave = Counter(key for key, _ in chosen)
+        for key, job in chosen:
+            after[key] = int(job["seq"])
+        still = []
+        for lane in lanes:
+            asked = fairness.lane_limit(depth, lane.room)
+            if lane.room is not None:
+                lane.room -= gave[lane.key]
+            if gave[lane.key] == asked and len(lane.jobs) == asked and lane.room != 0:
+                still.append(lane)
+        lanes = still
+    return taken
 
 
-async def _read_deeper(
-    tx: Tx, queue: str, level: int, lanes: list[Lane[Row]], deeper: dict[str, int]
-) -> None:
-    """Read the oldest `deeper[key]` jobs of each of those lanes (in one statement)."""
-    keys = [key for key in deeper if key != NO_KEY]
+async def _read_lanes(
+    tx: Tx, queue: str, level: int, reads: dict[str, tuple[int, int]]
+) -> dict[str, list[Row]]:
+    """For each key of `reads`, its oldest `limit` pending jobs at priority `level` past seq
+    `after` ((limit, after) per key), read in one statement."""
+    keys = [key for key in reads if key != NO_KEY]
+    no_key_limit, no_key_after = reads.get(NO_KEY, (0, -1))
     rows = await tx.all(
         "SELECT k.key, h.seq, h.priority, h.expire_at"
-        " FROM unnest(%s::text[], %s::int[]) AS l(key, n)"
+        " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS l(key, n, after)"
         " CROSS JOIN LATERAL (SELECT %s::text AS queue, l.key) AS k"
-        f" CROSS JOIN LATERAL ({_HEADS.format(limit='l.n')}) AS h"
+        f" CROSS JOIN LATERAL ({_HEADS.format(after='l.after', limit='l.n')}) AS h"
         " UNION ALL"
         f" SELECT '', h.seq, h.priority, h.expire_at FROM ({_NO_KEY_HEADS}) AS h",
-        (keys, [deeper[key] for key in keys], queue, level, queue, level, deeper.get(NO_KEY, 0)),
+        (
+            keys,
+            [reads[key][0] for key in keys],
+            [reads[key][1] for key in keys],
+            queue,
+            level,
+            queue,
+            level,
+            no_key_after,
+            no_key_limit,
+        ),
     )
     jobs: dict[str, list[Row]] = {}
     for row in rows:
         jobs.setdefault(row["key"], []).append(_job(row))
-    for lane in lanes:
-        if lane.key in deeper:
-            lane.jobs = sorted(jobs.get(lane.key, lane.jobs), key=lambda job: int(job["seq"]))
+    for lane_jobs in jobs.values():
+        lane_jobs.sort(key=lambda job: int(job["seq"]))
+    return jobs
 
 
 def _job(row: Row) -> Row:
