@@ -106,12 +106,13 @@ async def pick(tx: Tx, queue: str, rules: KeyRules, room: int) -> list[Row]:
 async def _pick_level(tx: Tx, queue: str, rules: KeyRules, level: int, wanted: int) -> list[Row]:
     room_sql, room_params = _room(rules, tx.now)
     # Round robin reads keys in turn order and stops once each wanted job has a key; FIFO
-    # reads every key and keeps those with the oldest heads.
+    # reads every key and keeps those with the oldest heads. (OFFSET 0 computes a key's room
+    # once, not again for the filter.)
     order = 'k.served, k.key COLLATE "C"' if rules.round_robin else "h.seq"
     limited = "" if room_sql.startswith("NULL") else "AND r.room > 0"
     rows = await tx.all(
         f"(SELECT k.key, k.served AS turn, r.room, h.seq, h.priority, h.expire_at"
-        f" FROM queue_keys AS k CROSS JOIN LATERAL (SELECT {room_sql} AS room) AS r"
+        f" FROM queue_keys AS k CROSS JOIN LATERAL (SELECT {room_sql} AS room OFFSET 0) AS r"
         f" CROSS JOIN LATERAL ({_HEADS.format(after=-1, limit=1)}) AS h"
         f" WHERE k.queue = %s AND k.key <> '' {limited} ORDER BY {order} LIMIT %s)"
         " UNION ALL"

@@ -79,8 +79,8 @@ async def prune(tx: Tx, limit: int) -> int:
         (tx.now, limit),
     )
     gone += len(left_window)
-    zeroed = await _collapse_zeroed(tx, limit)
-    gone += len(zeroed)
+    slots, zeroed = await _collapse_zeroed(tx, limit)
+    gone += slots
     idle = {(row["queue"], row["key"]) for row in [*zeroed, *left_window]}
     if idle:
         gone += await _forget_idle(tx, idle)
@@ -119,12 +119,12 @@ async def _forget_idle(tx: Tx, idle: set[tuple[str, str]]) -> int:
     return len(rows)
 
 
-async def _collapse_zeroed(tx: Tx, limit: int) -> list[Row]:
+async def _collapse_zeroed(tx: Tx, limit: int) -> tuple[int, list[Row]]:
     """Delete the slots of up to `limit` (queue, key, state)s whose slots sum to zero, all of
     a group's slots or none (one slot may be negative while the sum is positive). The slots
     are locked first, skipping any a transaction is changing: a group whose slots were not all
-    locked, or whose locked slots no longer sum to zero, stays. Returns the (queue, key) of
-    each group deleted."""
+    locked, or whose locked slots no longer sum to zero, stays. Returns how many slots went,
+    and the (queue, key) of each group deleted."""
     rows = await tx.all(
         "SELECT c.queue, c.key, c.state, c.slot, c.n, z.slots FROM key_counts AS c"
         " JOIN (SELECT queue, key, state, count(*) AS slots FROM key_counts"
@@ -142,14 +142,14 @@ async def _collapse_zeroed(tx: Tx, limit: int) -> list[Row]:
         if len(slots) == slots[0]["slots"] and sum(slot["n"] for slot in slots) == 0
     ]
     if not doomed:
-        return []
+        return 0, []
     # Only the slots locked above: a slot made since carries its own count.
     rows = [slot for slots in doomed for slot in slots]
-    await tx.execute(
+    cur = await tx.execute(
         "DELETE FROM key_counts AS c"
         " USING unnest(%s::text[], %s::text[], %s::text[], %s::smallint[])"
         " AS d(queue, key, state, slot)"
         " WHERE c.queue = d.queue AND c.key = d.key AND c.state = d.state AND c.slot = d.slot",
         tuple([row[column] for row in rows] for column in ("queue", "key", "state", "slot")),
     )
-    return [{"queue": slots[0]["queue"], "key": slots[0]["key"]} for slots in doomed]
+    return cur.rowcount, [{"queue": slots[0]["queue"], "key": slots[0]["key"]} for slots in doomed]
