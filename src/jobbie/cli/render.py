@@ -86,20 +86,24 @@ def rate_text(throttle: Throttle) -> str:
     return f"{throttle.rate}/{period_text(throttle.period)}"
 
 
+def key_limits(queue: Queue) -> list[str]:
+    """The queue's per-key limits, one short phrase each (`2 active`, `10/1m`)."""
+    limits = []
+    if queue.key_concurrency is not None:
+        limits.append(f"{queue.key_concurrency} active")
+    if queue.key_throttle is not None:
+        limits.append(rate_text(queue.key_throttle))
+    return limits
+
+
 def key_limits_text(queue: Queue) -> str:
     """The queue's per-key limits in words (`none` without any)."""
-    parts = []
-    if queue.key_concurrency is not None:
-        parts.append(f"{queue.key_concurrency} active")
-    if queue.key_throttle is not None:
-        parts.append(rate_text(queue.key_throttle))
-    return ", ".join(parts) if parts else "none"
+    return ", ".join(key_limits(queue)) or "none"
 
 
-def fairness_text(queue: Queue) -> str:
-    """The fairness mode and, when set, the per-key limits: `round_robin, per key 2 active`."""
-    limits = key_limits_text(queue)
-    return queue.fairness if limits == "none" else f"{queue.fairness}, per key {limits}"
+def fairness_cell(queue: Queue) -> str:
+    """The fairness mode, then each per-key limit on a line of its own (a narrow column)."""
+    return "\n".join([queue.fairness, *(f"{limit}/key" for limit in key_limits(queue))])
 
 
 def queues_table(queues: Sequence[Queue]) -> Table:
@@ -109,7 +113,7 @@ def queues_table(queues: Sequence[Queue]) -> Table:
         "QUEUE", "STATUS", "PEND#", "ACTIVE#", "SCHED#", "RETRY#", "DEAD#", "OLDEST#", "KEYS"
     )
     grid.columns[0].overflow = "fold"
-    grid.columns[-1].overflow = "fold"
+    grid.columns[-1].no_wrap = True
     for q in queues:
         c = q.counts
         grid.add_row(
@@ -121,7 +125,7 @@ def queues_table(queues: Sequence[Queue]) -> Table:
             f"{c.retrying:,}",
             f"{c.dead:,}",
             seconds_text(q.oldest_pending_age),
-            fairness_text(q),
+            fairness_cell(q),
         )
     return grid
 
