@@ -19,8 +19,8 @@ from tests.cli.conftest import CLEAN_ENV, Jobbie
 from tests.serverproc import ServerProcess
 
 QUEUE_KEYS = {
-    "name", "paused", "draining", "max_concurrency", "throttle", "counts", "totals",
-    "oldest_pending_age",
+    "name", "paused", "draining", "max_concurrency", "throttle", "fairness", "key_concurrency",
+    "key_throttle", "counts", "totals", "oldest_pending_age",
 }  # fmt: skip
 
 
