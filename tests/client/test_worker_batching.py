@@ -236,9 +236,7 @@ def test_prefetched_jobs_go_back_at_once_when_the_worker_stops(
     assert worker.stats.released == 3
 
 
-def test_slow_handlers_turn_prefetch_off(
-    server: ServerProcess, client: Client, queue: str
-) -> None:
+def test_slow_handlers_turn_prefetch_off(server: ServerProcess, client: Client, queue: str) -> None:
     client.enqueue_batch([{"queue": queue, "payload": n} for n in range(30)])
     worker = Worker(server.url, queues=[queue], concurrency=2, prefetch=4)
     leased: list[int] = []

@@ -107,10 +107,19 @@ def fairness_cell(queue: Queue) -> str:
 
 
 def queues_table(queues: Sequence[Queue]) -> Table:
-    """One row per queue: status, the waiting and running counts, dead, oldest pending, and
-    how it serves its keys (fairness mode, per-key limits)."""
+    """One row per queue: status, the waiting and running counts, dead, oldest pending, and,
+    when any queue serves its keys other than plain FIFO, how (fairness mode, per-key limits)."""
+    fair = any(q.fairness != "fifo" or key_limits(q) for q in queues)
     grid = table(
-        "QUEUE", "STATUS", "PEND#", "ACTIVE#", "SCHED#", "RETRY#", "DEAD#", "OLDEST#", "KEYS"
+        "QUEUE",
+        "STATUS",
+        "PEND#",
+        "ACTIVE#",
+        "SCHED#",
+        "RETRY#",
+        "DEAD#",
+        "OLDEST#",
+        *(["KEYS"] if fair else []),
     )
     grid.columns[0].overflow = "fold"
     grid.columns[-1].no_wrap = True
@@ -125,7 +134,7 @@ def queues_table(queues: Sequence[Queue]) -> Table:
             f"{c.retrying:,}",
             f"{c.dead:,}",
             seconds_text(q.oldest_pending_age),
-            fairness_cell(q),
+            *([fairness_cell(q)] if fair else []),
         )
     return grid
 
