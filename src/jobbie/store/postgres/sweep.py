@@ -129,6 +129,7 @@ async def prune_idle_queues(tx: Tx, retention: Retention, limit: int) -> int:
             ("queues", "name"),
             ("queue_stats", "queue"),
             ("queue_counts", "queue"),
+            ("failure_counts", "queue"),
             ("rate_limit_window", "queue"),
         ):
             await tx.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (names,))
