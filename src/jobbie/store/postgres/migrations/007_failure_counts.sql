@@ -5,7 +5,8 @@
 -- counts are kept; a group's first and last failure are read exactly from jobs_failures (one
 -- index seek each per signature, state and queue). A slot row may go negative (a job counted
 -- in one slot, uncounted in another) or sum to 0 with its siblings: readers keep the cells
--- whose sum is positive, and a queue's rows go with the queue (manage.py, sweep.py).
+-- whose sum is positive; maintenance deletes cells summing to 0 (sweep.compact_failure_counts)
+-- and a forgotten or deleted queue's rows go with it.
 CREATE TABLE failure_counts (
     signature text     NOT NULL,
     state     text     NOT NULL,  -- 'dead' or 'retrying'
