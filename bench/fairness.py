@@ -88,11 +88,11 @@ async def explain(data_dir: str, database: str | None) -> list[str]:
         return lines
     import sqlite3
 
-    conn = sqlite3.connect(str(Path(data_dir) / "jobbie.db"))
+    db = sqlite3.connect(str(Path(data_dir) / "jobbie.db"))
     for sql in (walk, lane):
         lines.append(sql)
-        lines += ["  " + r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
-    conn.close()
+        lines += ["  " + r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()]
+    db.close()
     return lines
 
 
