@@ -13,6 +13,7 @@ from tests.serverproc import free_port
 COMMANDS = [
     *("server", "worker", "enqueue", "inspect", "retry", "cancel", "move", "delete"),
     *("search", "bulk", "queues", "pause", "resume", "clear", "drain", "destroy"),
+    *("fairness", "key-limit", "keys"),
     *("status", "workers", "top", "schedules"),
 ]
 
@@ -48,6 +49,7 @@ USAGE_ERRORS = [
     (["enqueue", "q", "--at", "2030-01-01T00:00:00"], "time zone"),
     (["enqueue", "q", "--priority", "urgent"], "urgent"),
     (["destroy", "q"], "--confirm"),
+    (["key-limit", "q", "--rate", "10"], "RATE/PERIOD"),
     (["bulk", "move", "--filter", "{}"], "--to"),
     (["search", "--created-after", "yesterday"], "RFC 3339"),
     (["queues", "--server", "localhost:8080"], "http://"),

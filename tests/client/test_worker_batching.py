@@ -176,3 +176,79 @@ def test_concurrency_one_picks_up_at_once(
             lags.append(started[-1] - sent)
     assert len(started) == 5
     assert max(lags) < 1.0  # generous: the point is no poll interval or flush delay
+
+
+def test_a_quick_worker_holds_prefetched_jobs_beyond_its_handlers(
+    server: ServerProcess, client: Client, queue: str
+) -> None:
+    client.enqueue_batch([{"queue": queue, "payload": n} for n in range(10)])
+    gate = threading.Event()
+    lock = threading.Lock()
+    now = peak = 0
+    worker = Worker(server.url, queues=[queue], concurrency=2, prefetch=3)
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> None:
+        nonlocal now, peak
+        with lock:
+            now += 1
+            peak = max(peak, now)
+        gate.wait(10)
+        with lock:
+            now -= 1
+
+    with running(worker):
+        # Two run, three more wait their turn here, leased to this worker.
+        wait_until(lambda: client.queue(queue).counts.active == 5, what="5 leased")
+        time.sleep(0.3)
+        assert client.queue(queue).counts.active == 5
+        assert len(worker.running) == 5
+        gate.set()
+        wait_until(lambda: worker.stats.completed == 10, what="all 10")
+    assert peak == 2
+
+
+def test_prefetched_jobs_go_back_at_once_when_the_worker_stops(
+    server: ServerProcess, client: Client, queue: str
+) -> None:
+    ids = client.enqueue_batch([{"queue": queue, "payload": n} for n in range(4)]).job_ids
+    entered = threading.Event()
+    gate = threading.Event()
+    worker = Worker(server.url, queues=[queue], concurrency=1, prefetch=3, shutdown_timeout=30)
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> None:
+        entered.set()
+        gate.wait(10)
+
+    with running(worker):
+        wait_until(lambda: client.queue(queue).counts.active == 4, what="4 leased")
+        assert entered.wait(5)
+        stopping = threading.Thread(target=worker.stop)
+        stopping.start()
+        # The three waiting jobs are handed back while the running one still runs.
+        wait_until(lambda: client.queue(queue).counts.pending == 3, what="3 handed back")
+        assert client.queue(queue).counts.active == 1
+        gate.set()
+        stopping.join(10)
+    states = sorted(client.get_job(job_id).state for job_id in ids)
+    assert states == ["completed", "pending", "pending", "pending"]
+    assert worker.stats.released == 3
+
+
+def test_slow_handlers_turn_prefetch_off(server: ServerProcess, client: Client, queue: str) -> None:
+    client.enqueue_batch([{"queue": queue, "payload": n} for n in range(30)])
+    worker = Worker(server.url, queues=[queue], concurrency=2, prefetch=4)
+    leased: list[int] = []
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> None:
+        leased.append(client.queue(queue).counts.active)
+        time.sleep(0.3)
+
+    with running(worker):
+        wait_until(lambda: worker.stats.completed >= 12, timeout=30, what="12 done")
+    # At first 2 + 4 are held; once handlers are known to be slow, only the running two (and
+    # perhaps one finished job whose ack is still on its way).
+    assert leased[0] == 6
+    assert max(leased[-3:]) <= 3

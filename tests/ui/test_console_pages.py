@@ -175,6 +175,70 @@ def test_queue_limits_and_clear(
     assert api.get(f"/api/v1/queues/{queue}").json()["counts"]["pending"] == 0
 
 
+def test_fairness_and_per_key_limits_set_on_the_queue_page(
+    console_server: ServerProcess, api: httpx.Client, queue: str, page: Any
+) -> None:
+    for n in range(3):
+        enqueue(api, queue, {"n": n}, key="acme")
+    enqueue(api, queue, {"n": 3}, key="globex")
+    enqueue(api, queue, {"n": 4})
+    fetch(api, queue)  # the oldest: one of acme's, now active
+    page.goto(f"{console_server.url}/ui/queues/{queue}")
+    expect(page.locator("#fairness-mode")).to_have_text("FIFO")
+    expect(page.locator("#key-limits")).to_contain_text("no per-key concurrency limit")
+    rows = page.locator("#keys-table tbody tr")
+    expect(rows).to_have_count(2)  # keyed jobs only, busiest first
+    expect(rows.nth(0)).to_have_text(re.compile(r"acme\s*2\s*1\s*0"))
+    expect(rows.nth(1)).to_have_text(re.compile(r"globex\s*1\s*0\s*0"))
+
+    page.get_by_label("Fairness mode").select_option("round_robin")
+    page.get_by_role("button", name="Set fairness").click()
+    expect(page.locator(".notice")).to_contain_text("Fairness of")
+    expect(page.locator("#fairness-mode")).to_have_text("round robin")
+    expect(page.get_by_label("Fairness mode")).to_have_value("round_robin")
+
+    page.get_by_label("Active jobs per key").fill("2")
+    page.get_by_role("button", name="Set per-key concurrency").click()
+    expect(page.locator(".notice")).to_contain_text("at most 2 active")
+    page.get_by_label("Jobs handed out per key").fill("10")
+    page.get_by_label("in a sliding window of").fill("1m")
+    page.get_by_role("button", name="Set per-key throttle").click()
+    expect(page.locator("#key-limits")).to_have_text("at most 2 active per key, 10 per 60s per key")
+    got = api.get(f"/api/v1/queues/{queue}").json()
+    assert got["fairness"] == "round_robin"
+    assert got["key_concurrency"] == 2
+    assert got["key_throttle"] == {"rate": 10, "period": 60.0}
+    # The queue-wide limits are untouched.
+    assert (got["max_concurrency"], got["throttle"]) == (None, None)
+
+    page.get_by_role("button", name="Remove per-key throttle").click()
+    expect(page.locator("#key-limits")).to_contain_text("no per-key throttle")
+    page.get_by_label("Active jobs per key").fill("")
+    page.get_by_role("button", name="Set per-key concurrency").click()
+    expect(page.locator("#key-limits")).to_contain_text("no per-key concurrency limit")
+    got = api.get(f"/api/v1/queues/{queue}").json()
+    assert (got["key_concurrency"], got["key_throttle"]) == (None, None)
+
+    # A key's link lists its jobs; the job page shows the key.
+    page.get_by_role("link", name="globex").click()
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(1)
+    expect(page.get_by_label("Key (fairness)")).to_have_value("globex")
+    page.locator("#jobs-table tbody a code").first.click()
+    expect(page.locator("#job-key")).to_have_text("globex")
+
+
+def test_a_bad_fairness_mode_is_refused(
+    console_server: ServerProcess, api: httpx.Client, queue: str, new_page: Any
+) -> None:
+    enqueue(api, queue)
+    page = new_page(allow_errors=True)
+    page.goto(f"{console_server.url}/ui/queues/{queue}")
+    page.locator("#fairness option").first.evaluate("o => o.value = 'lottery'")
+    page.get_by_role("button", name="Set fairness").click()
+    expect(page.locator("body")).to_contain_text("lottery")
+    assert api.get(f"/api/v1/queues/{queue}").json()["fairness"] == "fifo"
+
+
 def test_failures_grouped_by_signature_and_a_group_retried(
     console_server: ServerProcess, api: httpx.Client, queue: str, page: Any
 ) -> None:

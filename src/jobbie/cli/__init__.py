@@ -12,7 +12,18 @@ from typing import Annotated
 
 import typer
 
-from jobbie.cli import backup, bulk, jobs, queues, schedules, search, serve, status, top
+from jobbie.cli import (
+    backup,
+    bulk,
+    fairness,
+    jobs,
+    queues,
+    schedules,
+    search,
+    serve,
+    status,
+    top,
+)
 from jobbie.cli.remote import EXIT_REFUSED, EXIT_USAGE
 
 __all__ = ["app", "main"]
@@ -75,6 +86,9 @@ for panel, command in (
     (_QUEUES, queues.clear),
     (_QUEUES, queues.drain),
     (_QUEUES, queues.destroy),
+    (_QUEUES, fairness.fairness),
+    (_QUEUES, fairness.key_limit),
+    (_QUEUES, fairness.keys),
     (_OVERVIEW, status.status),
     (_OVERVIEW, status.workers),
     (_OVERVIEW, top.top),

@@ -11,6 +11,7 @@ from jobbie.cli.options import (
     DEFAULT_SERVER,
     ApiKeyOpt,
     JobIdArg,
+    KeyOpt,
     Output,
     OutputOpt,
     Priority,
@@ -64,6 +65,7 @@ def enqueue(
         str | None, typer.Option(help="Dead-letter the job if not started within (e.g. 1h).")
     ] = None,
     tag: TagOpt = None,
+    key: KeyOpt = None,
     server: ServerOpt = DEFAULT_SERVER,
     api_key: ApiKeyOpt = None,
     output: OutputOpt = Output.table,
@@ -85,6 +87,7 @@ def enqueue(
         "scheduled_at": parse_instant(at, "--at"),
         "expire_after": parse_duration(expire_after),
         "tags": parse_tags(tag),
+        "key": key,
     }
     options = cast("EnqueueOptions", {k: v for k, v in given.items() if v is not None})
     with remote.connect() as client:

@@ -80,6 +80,15 @@ OutputOpt = Annotated[
 ]
 QueueArg = Annotated[str, typer.Argument(help="Queue name.", show_default=False)]
 JobIdArg = Annotated[str, typer.Argument(help="Job id (job_...).", show_default=False)]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        help="Fairness key (a tenant): round-robin queues serve keys in turn, per-key limits "
+        "count by it.",
+        show_default=False,
+    ),
+]
 TagOpt = Annotated[
     list[str] | None,
     typer.Option("--tag", help="Tag as key=value; repeat for several.", show_default=False),

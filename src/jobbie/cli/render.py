@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from jobbie.client import Job, Schedule, WorkerInfo
-    from jobbie.models import Queue
+    from jobbie.client import Job, QueueKey, Schedule, WorkerInfo
+    from jobbie.models import Queue, Throttle
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:
@@ -72,10 +72,57 @@ def queue_status(queue: Queue) -> str:
     return "paused" if queue.paused else "running"
 
 
+def period_text(seconds: float) -> str:
+    """A throttle window in its largest exact unit: `1m`, `90s`, `36h`, `500ms`."""
+    ms = round(seconds * 1000)
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def rate_text(throttle: Throttle) -> str:
+    """A throttle as `rate/period`, the way `jobbie key-limit --rate` takes it (`10/1m`)."""
+    return f"{throttle.rate}/{period_text(throttle.period)}"
+
+
+def key_limits(queue: Queue) -> list[str]:
+    """The queue's per-key limits, one short phrase each (`2 active`, `10/1m`)."""
+    limits = []
+    if queue.key_concurrency is not None:
+        limits.append(f"{queue.key_concurrency} active")
+    if queue.key_throttle is not None:
+        limits.append(rate_text(queue.key_throttle))
+    return limits
+
+
+def key_limits_text(queue: Queue) -> str:
+    """The queue's per-key limits in words (`none` without any)."""
+    return ", ".join(key_limits(queue)) or "none"
+
+
+def fairness_cell(queue: Queue) -> str:
+    """The fairness mode, then each per-key limit on a line of its own (a narrow column)."""
+    return "\n".join([queue.fairness, *(f"{limit}/key" for limit in key_limits(queue))])
+
+
 def queues_table(queues: Sequence[Queue]) -> Table:
-    """One row per queue: status, the waiting and running counts, dead, oldest pending."""
-    grid = table("QUEUE", "STATUS", "PEND#", "ACTIVE#", "SCHED#", "RETRY#", "DEAD#", "OLDEST#")
+    """One row per queue: status, the waiting and running counts, dead, oldest pending, and,
+    when any queue serves its keys other than plain FIFO, how (fairness mode, per-key limits)."""
+    fair = any(q.fairness != "fifo" or key_limits(q) for q in queues)
+    grid = table(
+        "QUEUE",
+        "STATUS",
+        "PEND#",
+        "ACTIVE#",
+        "SCHED#",
+        "RETRY#",
+        "DEAD#",
+        "OLDEST#",
+        *(["KEYS"] if fair else []),
+    )
     grid.columns[0].overflow = "fold"
+    grid.columns[-1].no_wrap = True
     for q in queues:
         c = q.counts
         grid.add_row(
@@ -87,7 +134,17 @@ def queues_table(queues: Sequence[Queue]) -> Table:
             f"{c.retrying:,}",
             f"{c.dead:,}",
             seconds_text(q.oldest_pending_age),
+            *([fairness_cell(q)] if fair else []),
         )
+    return grid
+
+
+def keys_table(keys: Sequence[QueueKey]) -> Table:
+    """One row per key of a queue, busiest first: pending, active, completed last minute."""
+    grid = table("KEY", "PENDING#", "ACTIVE#", "DONE/MIN#")
+    grid.columns[0].overflow = "fold"
+    for k in keys:
+        grid.add_row(k.key, f"{k.pending:,}", f"{k.active:,}", f"{k.completed_last_minute:,}")
     return grid
 
 
@@ -101,15 +158,21 @@ def queue_line(queue: Queue) -> str:
 
 
 def jobs_table(jobs: Sequence[Job]) -> Table:
-    """One row per job: id, queue, state, priority, attempt and age."""
-    grid = table("ID", "QUEUE", "STATE", "PRIORITY", "TRY#", "AGE#")
+    """One row per job: id, queue, state, priority, attempt and age, and the fairness key
+    when any job has one."""
+    keyed = any(job.key is not None for job in jobs)
+    grid = table("ID", "QUEUE", *(["KEY"] if keyed else []), "STATE", "PRIORITY", "TRY#", "AGE#")
     grid.columns[0].no_wrap = True
     grid.columns[1].overflow = "fold"
+    if keyed:
+        grid.columns[2].overflow = "fold"
     now = datetime.now(UTC)
     for job in jobs:
+        key = [job.key or "-"] if keyed else []
         grid.add_row(
             job.id,
             job.queue,
+            *key,
             job.state,
             job.priority,
             str(job.attempt),
@@ -139,6 +202,7 @@ def print_job(console: Console, job: Job) -> None:
             f"{job.retry_backoff} {_delay(job.retry_base_delay)}..{_delay(job.retry_max_delay)}",
         ),
         ("tags", ", ".join(f"{k}={v}" for k, v in job.tags.items()) or "-"),
+        ("key", job.key or "-"),
         ("unique key", job.unique_key or "-"),
         ("batch", job.batch_id or "-"),
         ("worker", worker),

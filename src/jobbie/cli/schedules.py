@@ -9,6 +9,7 @@ import typer
 from jobbie.cli.options import (
     DEFAULT_SERVER,
     ApiKeyOpt,
+    KeyOpt,
     Output,
     OutputOpt,
     Priority,
@@ -64,6 +65,7 @@ def add_schedule(
     priority: Annotated[Priority | None, typer.Option("--priority", "-p")] = None,
     max_retries: Annotated[int | None, typer.Option()] = None,
     tag: TagOpt = None,
+    key: KeyOpt = None,
     paused: Annotated[bool, typer.Option("--paused", help="Create it paused.")] = False,
     server: ServerOpt = DEFAULT_SERVER,
     api_key: ApiKeyOpt = None,
@@ -76,6 +78,7 @@ def add_schedule(
         "priority": priority.value if priority else None,
         "max_retries": max_retries,
         "tags": parse_tags(tag),
+        "key": key,
         "paused": paused,
     }
     if payload is not None:

@@ -91,6 +91,7 @@ def search(
     attempt_min: Annotated[int | None, typer.Option(rich_help_panel=_FILTERS)] = None,
     attempt_max: Annotated[int | None, typer.Option(rich_help_panel=_FILTERS)] = None,
     unique_key: Annotated[str | None, typer.Option(rich_help_panel=_FILTERS)] = None,
+    key: Annotated[str | None, typer.Option(help="Fairness key.", rich_help_panel=_FILTERS)] = None,
     batch_id: Annotated[str | None, typer.Option(rich_help_panel=_FILTERS)] = None,
     worker_id: Annotated[str | None, typer.Option(rich_help_panel=_FILTERS)] = None,
     has_errors: Annotated[
@@ -136,6 +137,7 @@ def search(
         "attempt_min": attempt_min,
         "attempt_max": attempt_max,
         "unique_key": unique_key,
+        "key": key,
         "batch_id": batch_id,
         "worker_id": worker_id,
         "has_errors": has_errors,

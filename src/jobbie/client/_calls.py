@@ -565,6 +565,31 @@ class Calls:
     def remove_throttle(self, name: str) -> Call[m.Queue]:
         return Call("DELETE", f"{API}/queues/{_seg(name)}/throttle", _decoder(m.Queue))
 
+    def set_fairness(self, name: str, mode: m.FairnessMode) -> Call[m.Queue]:
+        body = encode(m.FairnessRequest(mode=mode))
+        return Call("POST", f"{API}/queues/{_seg(name)}/fairness", _decoder(m.Queue), body)
+
+    def set_key_concurrency(self, name: str, limit: int | None) -> Call[m.Queue]:
+        body = encode(m.ConcurrencyRequest(max=limit))
+        return Call("POST", f"{API}/queues/{_seg(name)}/key-concurrency", _decoder(m.Queue), body)
+
+    def set_key_throttle(self, name: str, rate: int, period: float | str) -> Call[m.Queue]:
+        body = encode(m.ThrottleRequest(rate=rate, period=period))
+        return Call("POST", f"{API}/queues/{_seg(name)}/key-throttle", _decoder(m.Queue), body)
+
+    def remove_key_throttle(self, name: str) -> Call[m.Queue]:
+        return Call("DELETE", f"{API}/queues/{_seg(name)}/key-throttle", _decoder(m.Queue))
+
+    def queue_keys(self, name: str, limit: int | None) -> Call[list[m.QueueKey]]:
+        decoder = _dec(m.QueueKeyList)
+        params = None if limit is None else {"limit": str(limit)}
+        return Call(
+            "GET",
+            f"{API}/queues/{_seg(name)}/keys",
+            lambda resp: decoder.decode(resp.content).keys,
+            params=params,
+        )
+
     def delete_queue(self, name: str) -> Call[int]:
         decoder = _dec(m.DeleteQueueResponse)
         return Call(

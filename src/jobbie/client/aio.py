@@ -23,13 +23,14 @@ from jobbie.client.types import (
     HeartbeatUpdate,
     Job,
     JobFilter,
+    QueueKey,
     Schedule,
     ScheduleOptions,
     SearchPage,
     WorkerInfo,
 )
 from jobbie.errors import NotFound
-from jobbie.models import PriorityName
+from jobbie.models import FairnessMode, PriorityName
 
 if TYPE_CHECKING:
     import httpx
@@ -124,8 +125,9 @@ class AsyncClient:
 
         Options: `priority` (`critical`/`high`/`normal`), `unique_key`, `unique_period`,
         `max_retries`, `retry_backoff`, `retry_base_delay`, `retry_max_delay`, `scheduled_at`
-        (aware datetime) or `delay`, `expire_after`, `tags`. Durations are seconds or strings
-        such as `"10s"`.
+        (aware datetime) or `delay`, `expire_after`, `tags`, `key` (its fairness key: the
+        tenant a round-robin queue serves in turn and per-key limits count). Durations are
+        seconds or strings such as `"10s"`.
         """
         return await self._send(self._calls.enqueue(queue, payload, options))
 
@@ -450,6 +452,28 @@ class AsyncClient:
     async def remove_throttle(self, name: str) -> m.Queue:
         """Remove the queue's throttle."""
         return await self._send(self._calls.remove_throttle(name))
+
+    async def set_fairness(self, name: str, mode: FairnessMode) -> m.Queue:
+        """Serve the queue's keys oldest job first (`fifo`, the default) or in turn
+        (`round_robin`: the key served least recently first, FIFO within a key)."""
+        return await self._send(self._calls.set_fairness(name, mode))
+
+    async def set_key_concurrency(self, name: str, limit: int | None) -> m.Queue:
+        """At most `limit` active jobs per key of the queue (None: no per-key limit)."""
+        return await self._send(self._calls.set_key_concurrency(name, limit))
+
+    async def set_key_throttle(self, name: str, *, rate: int, period: float | str) -> m.Queue:
+        """At most `rate` jobs of any one key handed out per sliding `period`."""
+        return await self._send(self._calls.set_key_throttle(name, rate, period))
+
+    async def remove_key_throttle(self, name: str) -> m.Queue:
+        """Remove the queue's per-key throttle."""
+        return await self._send(self._calls.remove_key_throttle(name))
+
+    async def queue_keys(self, name: str, *, limit: int | None = 20) -> list[QueueKey]:
+        """The queue's busiest keys (most pending first) with their pending and active jobs
+        and completions in the last minute; keys with nothing pending or active are left out."""
+        return await self._send(self._calls.queue_keys(name, limit))
 
     async def delete_queue(self, name: str) -> int:
         """Delete the queue and all its jobs; returns how many jobs were deleted."""

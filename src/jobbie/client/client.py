@@ -21,13 +21,14 @@ from jobbie.client.types import (
     HeartbeatUpdate,
     Job,
     JobFilter,
+    QueueKey,
     Schedule,
     ScheduleOptions,
     SearchPage,
     WorkerInfo,
 )
 from jobbie.errors import NotFound
-from jobbie.models import PriorityName
+from jobbie.models import FairnessMode, PriorityName
 
 if TYPE_CHECKING:
     import httpx
@@ -148,8 +149,9 @@ class Client:
 
         Options: `priority` (`critical`/`high`/`normal`), `unique_key`, `unique_period`,
         `max_retries`, `retry_backoff`, `retry_base_delay`, `retry_max_delay`, `scheduled_at`
-        (aware datetime) or `delay`, `expire_after`, `tags`. Durations are seconds or strings
-        such as `"10s"`.
+        (aware datetime) or `delay`, `expire_after`, `tags`, `key` (its fairness key: the
+        tenant a round-robin queue serves in turn and per-key limits count). Durations are
+        seconds or strings such as `"10s"`.
         """
         return self._send(self._calls.enqueue(queue, payload, options))
 
@@ -471,6 +473,28 @@ class Client:
     def remove_throttle(self, name: str) -> m.Queue:
         """Remove the queue's throttle."""
         return self._send(self._calls.remove_throttle(name))
+
+    def set_fairness(self, name: str, mode: FairnessMode) -> m.Queue:
+        """Serve the queue's keys oldest job first (`fifo`, the default) or in turn
+        (`round_robin`: the key served least recently first, FIFO within a key)."""
+        return self._send(self._calls.set_fairness(name, mode))
+
+    def set_key_concurrency(self, name: str, limit: int | None) -> m.Queue:
+        """At most `limit` active jobs per key of the queue (None: no per-key limit)."""
+        return self._send(self._calls.set_key_concurrency(name, limit))
+
+    def set_key_throttle(self, name: str, *, rate: int, period: float | str) -> m.Queue:
+        """At most `rate` jobs of any one key handed out per sliding `period`."""
+        return self._send(self._calls.set_key_throttle(name, rate, period))
+
+    def remove_key_throttle(self, name: str) -> m.Queue:
+        """Remove the queue's per-key throttle."""
+        return self._send(self._calls.remove_key_throttle(name))
+
+    def queue_keys(self, name: str, *, limit: int | None = 20) -> list[QueueKey]:
+        """The queue's busiest keys (most pending first) with their pending and active jobs
+        and completions in the last minute; keys with nothing pending or active are left out."""
+        return self._send(self._calls.queue_keys(name, limit))
 
     def delete_queue(self, name: str) -> int:
         """Delete the queue and all its jobs; returns how many jobs were deleted."""

@@ -26,11 +26,13 @@ __all__ = [
     "ClusterStatus",
     "EnqueueOptions",
     "EnqueueSpec",
+    "FairnessMode",
     "HeartbeatUpdate",
     "Job",
     "JobEvent",
     "JobFilter",
     "JobProgress",
+    "QueueKey",
     "Schedule",
     "ScheduleOptions",
     "SearchPage",
@@ -64,7 +66,7 @@ class Job(Struct, frozen=True, kw_only=True):
 
     `Client.get_job` fills every field. A job handed out by a fetch (what a worker's handler
     receives) knows only what the fetch answer carries: `id`, `queue`, `state` (`active`),
-    `payload`, `priority`, `attempt`, `max_retries`, `checkpoint`, `tags`, `created_at`,
+    `payload`, `priority`, `attempt`, `max_retries`, `checkpoint`, `tags`, `key`, `created_at`,
     `lease_duration` and `worker`; the other fields keep their defaults (None, empty, False).
     """
 
@@ -82,6 +84,7 @@ class Job(Struct, frozen=True, kw_only=True):
     unique_period: float | None = None
     batch_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
     progress: JobProgress | None = None
     checkpoint: Any = None
     result: Any = None
@@ -127,6 +130,7 @@ def job_from_wire(wire: m.Job) -> Job:
         unique_period=wire.unique_period,
         batch_id=wire.batch_id,
         tags=wire.tags,
+        key=wire.key,
         progress=wire.progress,
         checkpoint=decode_raw(wire.checkpoint),
         result=decode_raw(wire.result),
@@ -163,6 +167,7 @@ def job_from_fetch(wire: m.FetchedJob, worker_id: str, hostname: str | None) -> 
         attempt=wire.attempt,
         max_retries=wire.max_retries,
         tags=wire.tags,
+        key=wire.key,
         checkpoint=decode_raw(wire.checkpoint),
         created_at=_ts(wire.created_at),
         lease_duration=wire.lease_duration,
@@ -187,6 +192,7 @@ class EnqueueOptions(TypedDict, total=False):
     delay: float | str
     expire_after: float | str
     tags: dict[str, str]
+    key: str
 
 
 class EnqueueSpec(EnqueueOptions, total=False):
@@ -212,6 +218,7 @@ class ScheduleOptions(TypedDict, total=False):
     priority: PriorityName
     max_retries: int
     tags: dict[str, str]
+    key: str
     paused: bool
 
 
@@ -238,6 +245,7 @@ class JobFilter(TypedDict, total=False):
     attempt_min: int
     attempt_max: int
     unique_key: str
+    key: str
     batch_id: str
     worker_id: str
     has_errors: bool
@@ -274,6 +282,12 @@ BulkStatus = m.BulkStatus
 
 ClusterStatus = m.ClusterStatus
 """The cluster's mode, backend and nodes (which one runs the scheduler)."""
+
+QueueKey = m.QueueKey
+"""One key of a queue with its backlog: `pending`, `active`, `completed_last_minute`."""
+
+FairnessMode = m.FairnessMode
+"""How a queue serves its keys: `fifo` (the default) or `round_robin`."""
 
 
 class WorkerInfo(Struct, frozen=True, kw_only=True):
@@ -315,6 +329,7 @@ class Schedule(Struct, frozen=True, kw_only=True):
     priority: PriorityName = "normal"
     max_retries: int = 3
     tags: dict[str, str] = field(default_factory=dict)
+    key: str | None = None
     paused: bool = False
     last_run: datetime | None = None
     next_run: datetime | None = None
@@ -379,6 +394,7 @@ def schedule_from_wire(wire: m.Schedule) -> Schedule:
         priority=wire.priority,
         max_retries=wire.max_retries,
         tags=wire.tags,
+        key=wire.key,
         paused=wire.paused,
         last_run=_ts_or_none(wire.last_run),
         next_run=_ts_or_none(wire.next_run),

@@ -59,6 +59,10 @@ class MaintenanceBackend(Protocol):
         """Delete finished jobs past their retention."""
         ...
 
+    async def compact_failure_counts(self, limit: int) -> int:
+        """Drop failure-count rows that no longer count a job (see each backend's migration)."""
+        ...
+
     async def finish_drains(self) -> int:
         """Draining queues with no active job become paused."""
         ...
@@ -84,6 +88,7 @@ async def run_maintenance(backend: MaintenanceBackend, retention: Retention) -> 
         "key_records_pruned": lambda: backend.prune_keys(CHUNK * 4),
         "events_pruned": lambda: backend.prune_events(retention, CHUNK * 4),
         "jobs_pruned": lambda: backend.prune_finished_jobs(retention, CHUNK),
+        "failure_counts_compacted": lambda: backend.compact_failure_counts(CHUNK),
         "queues_pruned": lambda: backend.prune_idle_queues(retention, CHUNK),
     }
     report: dict[str, int] = {}

@@ -11,7 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from jobbie.errors import ValidationError
-from jobbie.models import BulkAccepted, BulkRequest, MoveRequest, ScheduleRequest
+from jobbie.models import (
+    BulkAccepted,
+    BulkRequest,
+    FairnessRequest,
+    MoveRequest,
+    ScheduleRequest,
+)
 from jobbie.server import validation
 from jobbie.server.audit import describe_bulk
 from jobbie.server.console_api import export_response
@@ -78,6 +84,32 @@ async def queue_action(request: Request, form: FormData) -> Response:
         await st.set_throttle(name, None, None)
         audited(request, "queue.unthrottle", f"queue {name}", None)
         return redirect(back, f"Throttle of {name} removed")
+    if op == "fairness":
+        try:  # the API's rule: fifo or round_robin
+            mode = msgspec.convert({"mode": _text(form, "mode")}, FairnessRequest).mode
+        except msgspec.ValidationError as exc:
+            raise ValidationError(str(exc)) from None
+        await st.set_fairness(name, mode)
+        audited(request, "queue.fairness", f"queue {name}: {mode}", None)
+        return redirect(back, f"Fairness of {name}: {mode}")
+    if op == "key-concurrency":
+        raw = _text(form, "max")
+        maximum = _whole(raw, "max", minimum=1) if raw else None
+        await st.set_key_concurrency(name, maximum)
+        audited(request, "queue.key_concurrency", f"queue {name}: {maximum}", None)
+        limit = "no limit" if maximum is None else f"at most {maximum} active"
+        return redirect(back, f"Per-key concurrency of {name}: {limit}")
+    if op == "key-throttle":
+        rate = _whole(_text(form, "rate"), "rate", minimum=1)
+        period = _text(form, "period") or "1s"
+        window_ms = duration_ms(period, "period", 100, DAY_MS)
+        await st.set_key_throttle(name, rate, window_ms)
+        audited(request, "queue.key_throttle", f"queue {name}: {rate} per {period}", None)
+        return redirect(back, f"Per-key throttle of {name}: {rate} per {period}")
+    if op == "key-unthrottle":
+        await st.set_key_throttle(name, None, None)
+        audited(request, "queue.key_unthrottle", f"queue {name}", None)
+        return redirect(back, f"Per-key throttle of {name} removed")
     raise ValidationError(f"unknown queue action {op!r}")
 
 
@@ -216,6 +248,8 @@ async def create_schedule(request: Request, form: FormData) -> Response:
         "priority": _text(form, "priority") or "normal",
         "payload": payload,
     }
+    if key := _text(form, "key"):
+        fields["key"] = key
     try:  # validated exactly as the API's body
         req = decode_request(msgspec.json.encode(fields), ScheduleRequest)
     except msgspec.ValidationError as exc:
@@ -250,6 +284,7 @@ async def schedule_action(request: Request, form: FormData) -> Response:
             priority=s.priority,
             max_retries=s.max_retries,
             tags=s.tags,
+            key=s.key,
             paused=op == "pause",
         )
         audited(request, f"schedule.{op}", f"schedule {schedule_id}", None)

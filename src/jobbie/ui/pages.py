@@ -30,6 +30,8 @@ BULK_ACTIONS = [
     ("change_priority", "Change priority"),
 ]
 RECENT_FAILURE_GROUPS = 5
+# The busiest keys a queue page lists (the store reads them without scanning the queue).
+QUEUE_KEYS_SHOWN = 20
 AUDIT_PAGE = 100
 
 
@@ -59,8 +61,10 @@ async def dashboard(request: Request) -> Response:
 
 
 async def queue_context(request: Request, name: str) -> dict[str, Any]:
-    queue: Queue = await store_of(request).get_queue(name)
-    return {"queue": queue, "states": STATES}
+    st = store_of(request)
+    queue: Queue = await st.get_queue(name)
+    keys = await st.queue_keys(name, QUEUE_KEYS_SHOWN)
+    return {"queue": queue, "states": STATES, "keys": keys, "keys_shown": QUEUE_KEYS_SHOWN}
 
 
 @page

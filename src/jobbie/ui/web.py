@@ -55,6 +55,11 @@ def _pretty_json(raw: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+def _seconds(value: float) -> str:
+    """A window in seconds as a duration the forms accept back: `60s`, `0.5s`."""
+    return f"{value:g}s"
+
+
 def _is_null(raw: Any) -> bool:
     return raw is None or (isinstance(raw, msgspec.Raw) and bytes(raw) in (b"", b"null"))
 
@@ -66,7 +71,9 @@ ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(age=_age, since=_since, pretty_json=_pretty_json, urlquote=quote)
+ENV.filters.update(
+    age=_age, since=_since, pretty_json=_pretty_json, urlquote=quote, seconds=_seconds
+)
 ENV.tests["null"] = _is_null
 
 

@@ -4,33 +4,35 @@ per-minute queue history."""
 from __future__ import annotations
 
 from jobbie.models import AuditEntry, AuditList, FailureGroup
-from jobbie.store.console import AUDIT_PRUNE_BATCH, AuditRecord
+from jobbie.store.console import AUDIT_PRUNE_BATCH, AuditRecord, fold_failure_cells
 from jobbie.store.history import KEEP_MS, Snapshot, minute_of
 from jobbie.store.postgres.tx import Tx
 from jobbie.timeutil import rfc3339
 
 
 async def failure_groups(tx: Tx, limit: int) -> list[FailureGroup]:
-    """Dead and retrying jobs by signature, most frequent first. Served by the partial index
-    jobs_failures (state, error_signature, ...): only jobs that ever failed are read."""
+    """Dead and retrying jobs by signature, most frequent first. The counts come from the
+    trigger-maintained `failure_counts` (slots summed per signature, state and queue; a cell
+    summing to 0 has no job), so this never aggregates the failed jobs; each cell's first and
+    last failure is one index seek into jobs_failures (state, error_signature, queue,
+    failed_at) for min(), one for max()."""
     rows = await tx.all(
-        "SELECT error_signature, count(*) AS n, array_agg(DISTINCT queue) AS queues,"
-        " min(failed_at) AS first, max(failed_at) AS last FROM jobs"
-        " WHERE error_signature IS NOT NULL AND state IN ('dead', 'retrying')"
-        ' GROUP BY error_signature ORDER BY count(*) DESC, error_signature COLLATE "C"'
-        " LIMIT %s",
+        "WITH cells AS (SELECT signature, state, queue, sum(n) AS n FROM failure_counts"
+        " GROUP BY signature, state, queue HAVING sum(n) > 0),"
+        " top AS (SELECT signature, sum(n)::bigint AS total FROM cells GROUP BY signature"
+        '  ORDER BY sum(n) DESC, signature COLLATE "C" LIMIT %s)'
+        " SELECT t.signature, t.total, c.queue,"
+        " (SELECT min(failed_at) FROM jobs AS j WHERE j.state = c.state"
+        "  AND j.error_signature = c.signature AND j.queue = c.queue) AS first,"
+        " (SELECT max(failed_at) FROM jobs AS j WHERE j.state = c.state"
+        "  AND j.error_signature = c.signature AND j.queue = c.queue) AS last"
+        " FROM top AS t JOIN cells AS c ON c.signature = t.signature"
+        ' ORDER BY t.total DESC, t.signature COLLATE "C"',
         (limit,),
     )
-    return [
-        FailureGroup(
-            signature=r["error_signature"],
-            count=r["n"],
-            queues=sorted(r["queues"] or []),
-            first_seen=rfc3339(r["first"]),
-            last_seen=rfc3339(r["last"]),
-        )
-        for r in rows
-    ]
+    return fold_failure_cells(
+        (r["signature"], r["total"], r["queue"], r["first"], r["last"]) for r in rows
+    )
 
 
 async def record_audit(tx: Tx, record: AuditRecord, retention_ms: int) -> None:

@@ -144,6 +144,7 @@ async def delete_queue_chunk(tx: Tx, queue: str, limit: int) -> int:
         ("queues", "name"),
         ("queue_stats", "queue"),
         ("queue_counts", "queue"),
+        ("failure_counts", "queue"),
         ("rate_limit_window", "queue"),
         ("unique_locks", "queue"),
     ):

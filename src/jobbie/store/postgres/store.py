@@ -432,6 +432,9 @@ class PostgresStore:
     async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
         return await self._db.write(lambda tx: sweep.prune_idle_queues(tx, retention, limit))
 
+    async def compact_failure_counts(self, limit: int) -> int:
+        return await self._db.write(lambda tx: sweep.compact_failure_counts(tx, limit))
+
     async def close(self) -> None:
         await self._bulk.close()
         await self._listener.close()

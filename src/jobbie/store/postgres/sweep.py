@@ -129,7 +129,40 @@ async def prune_idle_queues(tx: Tx, retention: Retention, limit: int) -> int:
             ("queues", "name"),
             ("queue_stats", "queue"),
             ("queue_counts", "queue"),
+            ("failure_counts", "queue"),
             ("rate_limit_window", "queue"),
         ):
             await tx.execute(f"DELETE FROM {table} WHERE {column} = ANY(%s)", (names,))
     return len(names)
+
+
+async def compact_failure_counts(tx: Tx, limit: int) -> int:
+    """Delete up to `limit` cells of `failure_counts` (signature, state, queue) whose slots sum
+    to 0: no job is counted there any more, but a job counted in one slot and uncounted in
+    another leaves rows behind, and signatures come and go. Only rows locked here are deleted,
+    and only a locked set that sums to 0, so a concurrent count is never lost."""
+    rows = await tx.all(
+        "SELECT signature, state, queue, slot, n FROM failure_counts"
+        " WHERE (signature, state, queue) IN (SELECT signature, state, queue"
+        "  FROM failure_counts GROUP BY signature, state, queue HAVING sum(n) = 0 LIMIT %s)"
+        " ORDER BY signature, state, queue, slot FOR UPDATE SKIP LOCKED",
+        (limit,),
+    )
+    sums: dict[tuple[str, str, str], int] = {}
+    for r in rows:
+        cell = (r["signature"], r["state"], r["queue"])
+        sums[cell] = sums.get(cell, 0) + r["n"]
+    gone = [r for r in rows if sums[(r["signature"], r["state"], r["queue"])] == 0]
+    if not gone:
+        return 0
+    cur = await tx.execute(
+        "DELETE FROM failure_counts WHERE (signature, state, queue, slot) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::smallint[]))",
+        (
+            [r["signature"] for r in gone],
+            [r["state"] for r in gone],
+            [r["queue"] for r in gone],
+            [r["slot"] for r in gone],
+        ),
+    )
+    return int(cur.rowcount)

@@ -5,32 +5,30 @@ from __future__ import annotations
 import sqlite3
 
 from jobbie.models import AuditEntry, AuditList, FailureGroup
-from jobbie.store.console import AUDIT_PRUNE_BATCH, AuditRecord
+from jobbie.store.console import AUDIT_PRUNE_BATCH, AuditRecord, fold_failure_cells
 from jobbie.store.history import KEEP_MS, Snapshot, minute_of
 from jobbie.store.sqlite.writer import Tx
 from jobbie.timeutil import rfc3339
 
 
 def failure_groups(conn: sqlite3.Connection, limit: int) -> list[FailureGroup]:
-    """Dead and retrying jobs by signature, most frequent first. Served by the partial index
-    jobs_error_signature (error_signature, state): only jobs that ever failed are read."""
+    """Dead and retrying jobs by signature, most frequent first. The counts come from the
+    trigger-maintained `failure_counts` (one row per signature, state and queue), so this never
+    aggregates the failed jobs; each row's first and last failure is one index seek into
+    jobs_failures (state, error_signature, queue, failed_at) for min(), one for max()."""
     rows = conn.execute(
-        "SELECT error_signature, count(*), group_concat(DISTINCT queue), min(failed_at),"
-        " max(failed_at) FROM jobs"
-        " WHERE error_signature IS NOT NULL AND state IN ('dead', 'retrying')"
-        " GROUP BY error_signature ORDER BY count(*) DESC, error_signature LIMIT ?",
+        "WITH top AS (SELECT signature, sum(n) AS total FROM failure_counts"
+        " GROUP BY signature ORDER BY sum(n) DESC, signature LIMIT ?)"
+        " SELECT t.signature, t.total, c.queue,"
+        " (SELECT min(failed_at) FROM jobs AS j WHERE j.state = c.state"
+        "  AND j.error_signature = c.signature AND j.queue = c.queue),"
+        " (SELECT max(failed_at) FROM jobs AS j WHERE j.state = c.state"
+        "  AND j.error_signature = c.signature AND j.queue = c.queue)"
+        " FROM top AS t JOIN failure_counts AS c ON c.signature = t.signature"
+        " ORDER BY t.total DESC, t.signature",
         (limit,),
     ).fetchall()
-    return [
-        FailureGroup(
-            signature=sig,
-            count=count,
-            queues=sorted(queues.split(",")) if queues else [],
-            first_seen=rfc3339(first),
-            last_seen=rfc3339(last),
-        )
-        for sig, count, queues, first, last in rows
-    ]
+    return fold_failure_cells(rows)
 
 
 def record_audit(tx: Tx, record: AuditRecord, retention_ms: int) -> None:

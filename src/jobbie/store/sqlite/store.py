@@ -414,6 +414,10 @@ class SqliteStore:
     async def prune_idle_queues(self, retention: Retention, limit: int) -> int:
         return await self._writer.run(lambda tx: sweep.prune_idle_queues(tx, retention, limit))
 
+    async def compact_failure_counts(self, limit: int) -> int:
+        # Nothing to do: the triggers delete a row when its count reaches 0 (migration 008).
+        return 0
+
     async def close(self) -> None:
         await self._bulk.close()
         await asyncio.to_thread(self._writer.close)
