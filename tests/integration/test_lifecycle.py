@@ -42,6 +42,7 @@ JOB_FIELDS = {
     "unique_period",
     "batch_id",
     "tags",
+    "key",
     "progress",
     "checkpoint",
     "result",
@@ -67,6 +68,7 @@ FETCH_FIELDS = {
     "lease_duration",
     "checkpoint",
     "tags",
+    "key",
     "priority",
     "created_at",
 }

@@ -22,6 +22,7 @@ SCHEDULE_FIELDS = {
     "cron",
     "timezone",
     "payload",
+    "key",
     "priority",
     "max_retries",
     "tags",
