@@ -50,7 +50,7 @@ async def test_a_job_keeps_its_key_and_is_found_by_it(store: Store) -> None:
 
 async def test_round_robin_lets_small_keys_through_a_flood(store: Store) -> None:
     await store.set_fairness("q", "round_robin")
-    await keyed(store, "q", "big", 1000)
+    await keyed(store, "q", "big", 10_000)
     for k in range(9):
         await keyed(store, "q", f"small{k}", 10)
     served = await drain_keys(store, "q", 100)
