@@ -245,10 +245,14 @@ async def test_limit_and_total(store: Store) -> None:
     assert (await store.search(SearchFilter(limit=5))).has_more is False
 
 
-async def many(store: Store, queue: str, count: int) -> None:
-    """`count` jobs on `queue` with payloads {"n": i}, in batches."""
+async def many(store: Store, queue: str, count: int, padding: int = 0) -> None:
+    """`count` jobs on `queue` with payloads {"n": i} (and `padding` characters more in a
+    second field), in batches."""
     for lo in range(0, count, 2000):
-        jobs = [new_job(queue, {"n": i}) for i in range(lo, min(lo + 2000, count))]
+        jobs = [
+            new_job(queue, {"n": i, "pad": "x" * padding} if padding else {"n": i})
+            for i in range(lo, min(lo + 2000, count))
+        ]
         await store.enqueue_batch(jobs, BatchSpec(callback_queue=None, callback_payload="null"))
 
 
@@ -267,8 +271,10 @@ async def test_total_stops_counting_at_the_cap(store: Store) -> None:
 
 
 async def test_a_scan_past_the_time_limit_answers_with_what_it_found(store: Store) -> None:
-    await many(store, "scan", 20_000)
-    # No payload matches: the whole queue is read, far longer than 1 ms.
+    # Payloads of 4 KB make the scan slow whatever the machine: PostgreSQL gives every
+    # statement at least 25 ms, and reading 20,000 plain {"n": i} can take less.
+    await many(store, "scan", 20_000, padding=4000)
+    # No payload matches: the whole queue is read, far longer than the limit.
     nothing = SearchFilter(payload_jq=jq.parse_jq(".n == -1"), time_limit_ms=1)
     page = await store.search(nothing)
     assert page.timed_out is True
