@@ -251,7 +251,9 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _rows(source: sqlite3.Connection, select: str, result: ImportResult) -> Iterator[tuple[Any, ...]]:
+def _rows(
+    source: sqlite3.Connection, select: str, result: ImportResult
+) -> Iterator[tuple[Any, ...]]:
     cursor = source.execute(select)
     while batch := cursor.fetchmany(FETCH_ROWS):
         for row in batch:
