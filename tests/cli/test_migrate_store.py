@@ -110,6 +110,10 @@ def populate(api: httpx.Client) -> dict[str, Any]:
     assert fetch_one(api, "flaky")["job_id"] == dead
     assert fail(api, dead, "bad input\nsecond line").json()["status"] == "dead"
     made["retrying"], made["dead"] = retrying, dead
+    # PostgreSQL text cannot hold U+0000, SQLite's can: it is copied as U+FFFD.
+    made["nul"] = enqueue(api, "nul", payload="\u0000 in JSON is fine", max_retries=0)
+    assert fetch_one(api, "nul")["job_id"] == made["nul"]
+    assert fail(api, made["nul"], "bad\x00byte").json()["status"] == "dead"
     completed = enqueue(api, "misc", payload="done")
     assert fetch_one(api, "misc")["job_id"] == completed
     assert ack(api, completed, result={"ok": True}).status_code == 200
@@ -179,7 +183,7 @@ def all_ids(made: dict[str, Any]) -> list[str]:
     ids = [*made["fifo"], *made["keyed"]]
     for name in (
         *("scheduled", "active", "retrying", "dead", "completed", "cancelled"),
-        *("unique", "batch_done", "batch_rest", "held"),
+        *("unique", "batch_done", "batch_rest", "held", "nul"),
     ):
         ids.append(made[name])
     return ids
@@ -202,6 +206,8 @@ def test_a_stopped_sqlite_store_moves_to_postgresql_whole(
     assert moved.code == 0, moved.stderr
     assert "s3cret" not in moved.stdout + moved.stderr
     assert "counts verified" in moved.stdout
+    # last_error, the error and the error signature.
+    assert "3 text values held the character U+0000" in moved.stdout
     assert f"jobs {len(all_ids(made))}" in " ".join(moved.stdout.split())
 
     # A second run finds the target full: refused, nothing added.
@@ -213,6 +219,10 @@ def test_a_stopped_sqlite_store_moves_to_postgresql_whole(
     pg_server = start(servers, tmp_path / "pg-server", url)
     with httpx.Client(base_url=pg_server.url, timeout=10) as api:
         after = snapshot(api, all_ids(made), made["batch_id"])
+        nul_job = before["jobs"][made["nul"]]
+        assert nul_job["payload"] == "\u0000 in JSON is fine"
+        assert nul_job["last_error"] == nul_job["errors"][0]["error"] == "bad\x00byte"
+        nul_job["last_error"] = nul_job["errors"][0]["error"] = "bad\ufffdbyte"
         assert after == before
         assert before["jobs"][made["dead"]]["errors"][0]["error"] == "bad input\nsecond line"
         assert before["schedules"]["schedules"][0]["next_run"] is not None
@@ -266,6 +276,33 @@ def test_a_data_directory_in_use_is_refused_and_nothing_is_written(
         # The server was not disturbed.
         assert fetch_one(api, "q")["payload"] == 1
     assert tables(url) == []  # not even migrated
+
+
+def test_a_copy_that_fails_midway_leaves_the_target_as_it_was(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    import sqlite3
+
+    data_dir = tmp_path / "data"
+    url = new_database(tmp_path / "pg")
+    sqlite_server = start(servers, data_dir, sqlite_database(data_dir))
+    with httpx.Client(base_url=sqlite_server.url, timeout=10) as api:
+        for n in range(3):
+            enqueue(api, "q", payload=n)
+    assert sqlite_server.terminate() == 0
+    # A damaged source: an error row of a job that does not exist (SQLite checks foreign keys
+    # only when asked; PostgreSQL always does), copied after the jobs.
+    conn = sqlite3.connect(data_dir / "jobbie.db", isolation_level=None)
+    conn.execute(
+        "INSERT INTO job_errors (job_id, attempt, error, at) VALUES ('job_gone', 1, 'x', 0)"
+    )
+    conn.close()
+    result = run_jobbie("migrate-store", "--from", str(data_dir), "--to", url)
+    assert result.code == 1
+    assert "copying job_errors into" in result.stderr and "nothing was kept" in result.stderr
+    assert job_count(url) == 0
+    with psycopg.connect(url) as pg:
+        assert pg.execute("SELECT count(*) FROM queues").fetchone() == (0,)
 
 
 def test_an_older_schema_is_refused_untouched(tmp_path: Path) -> None:

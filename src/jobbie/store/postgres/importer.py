@@ -84,7 +84,9 @@ INSERT INTO failure_counts (signature, state, queue, slot, n)
 """
 
 # Counts compared between the source and the target: (what, source query, target query).
-# Each returns rows whose last column is a count; the others name what was counted.
+# Each returns rows whose last column is a count; the others name what was counted. The
+# target's counters (written by its triggers and the fill above) must match the source's jobs
+# themselves, whatever the source's own counters say.
 BY_QUEUE_STATE = (
     "jobs per queue and state",
     "SELECT queue, state, count(*) FROM jobs GROUP BY queue, state",
@@ -93,18 +95,21 @@ BY_QUEUE_STATE = (
 COUNTERS = (
     (
         "queue counters",
-        "SELECT queue, state, n FROM queue_counts WHERE n <> 0",
+        BY_QUEUE_STATE[1],
         "SELECT queue, state, sum(n) FROM queue_counts GROUP BY queue, state HAVING sum(n) <> 0",
     ),
     (
         "key counters",
-        "SELECT queue, key, state, n FROM key_counts WHERE n <> 0",
+        "SELECT queue, key, state, count(*) FROM jobs WHERE key IS NOT NULL"
+        " GROUP BY queue, key, state",
         "SELECT queue, key, state, sum(n) FROM key_counts GROUP BY queue, key, state"
         " HAVING sum(n) <> 0",
     ),
     (
         "failure counters",
-        "SELECT signature, state, queue, n FROM failure_counts WHERE n <> 0",
+        "SELECT error_signature, state, queue, count(*) FROM jobs"
+        " WHERE error_signature IS NOT NULL AND state IN ('dead', 'retrying')"
+        " GROUP BY error_signature, state, queue",
         "SELECT signature, state, queue, sum(n) FROM failure_counts"
         " GROUP BY signature, state, queue HAVING sum(n) <> 0",
     ),
@@ -147,18 +152,22 @@ async def import_sqlite(data_dir: Path, url: str) -> ImportResult:
     source = open_source(data_dir)
     try:
         async with await _connect(url) as conn:
+            step = "migrating the target"
             try:
                 await migrate(conn)
                 await conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
                 async with conn.transaction():
                     await _check_empty(conn)
                     for table in TABLES:
+                        step = f"copying {table.name}"
                         await _copy(source, conn, table, result)
+                    step = "counting failures"
                     await conn.execute(FILL_FAILURE_COUNTS)
+                    step = "checking the copy"
                     await _verify(source, conn, result)
             except psycopg.Error as exc:
                 raise ImportFailed(
-                    f"copy to {result.target} failed, nothing was kept: {_scrub(exc, url)}"
+                    f"{step} into {result.target} failed, nothing was kept: {_scrub(exc, url)}"
                 ) from exc
     finally:
         source.close()
