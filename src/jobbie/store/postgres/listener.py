@@ -8,6 +8,12 @@ reads the new events. A notification can be lost (the connection drops and recon
 payload was too big and says "all"), so every `POLL_S` the listener also wakes one waiter per
 queue with pending jobs, read cheaply from the slotted counters: a lost notification delays a
 job by at most that long, never strands it.
+
+At start-up the listener checks that notifications reach it: it sends itself one through the
+pool and waits for it. A connection pooler in transaction mode (PgBouncer's
+`pool_mode = transaction`) hands the LISTEN to a server connection the listener no longer
+holds, so the probe never arrives and the server refuses to start, saying why, rather than
+run with wake-ups (and, soon after, prepared statements) silently broken.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from typing import Any
 
 import msgspec
@@ -30,6 +37,8 @@ from jobbie.store.postgres.tx import CHANNEL, Database, Tx
 log = logging.getLogger("jobbie.store")
 
 POLL_S = 1.5
+# How long the start-up probe waits for its own notification (it takes milliseconds).
+PROBE_S = 5.0
 # Reconnecting after the connection dropped: the first wait, doubling up to the last.
 _BACKOFF_S = (0.1, 2.0)
 
@@ -38,6 +47,7 @@ class _Notice(msgspec.Struct):
     node: str
     wake: dict[str, int] = {}
     all: bool = False
+    probe: str | None = None  # the start-up check's token (see Listener.start)
 
 
 _decode = msgspec.json.Decoder(_Notice).decode
@@ -60,8 +70,15 @@ class Listener:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Listen before returning, so that no commit after start-up goes unheard."""
+        """Listen before returning, so that no commit after start-up goes unheard; refuse
+        (Unavailable) when notifications do not reach this connection."""
         conn = await self._connect()
+        try:
+            await self._probe(conn)
+        except BaseException:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await conn.close()
+            raise
         self._tasks = [
             asyncio.create_task(self._listen(conn), name="jobbie-listen"),
             asyncio.create_task(self._poll_loop(), name="jobbie-poll"),
@@ -74,6 +91,24 @@ class Listener:
         except (psycopg.Error, OSError) as exc:
             raise Unavailable(f"cannot listen on {safe_dsn(self._url)}: {exc}") from exc
         return conn
+
+    async def _probe(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Notify ourselves through the pool and wait for it on the LISTEN connection."""
+        token = secrets.token_hex(8)
+        payload = msgspec.json.encode(_Notice(node=self._db.node_id, probe=token)).decode()
+        await self._db.read(lambda tx: _notify(tx, payload), "the notification check")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PROBE_S):
+                async for notice in conn.notifies():
+                    if notice.payload == payload:
+                        return
+                    self._handle(notice.payload)  # another server's, meanwhile
+        raise Unavailable(
+            f"notifications do not reach this server through {safe_dsn(self._url)}: a"
+            " connection pooler in transaction mode (PgBouncer's pool_mode = transaction)"
+            " breaks LISTEN, session locks and prepared statements; connect Jobbie to"
+            " PostgreSQL directly, or through PgBouncer in session mode"
+        )
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
         delay = _BACKOFF_S[0]
@@ -134,6 +169,10 @@ class Listener:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+
+async def _notify(tx: Tx, payload: str) -> None:
+    await tx.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
 
 async def _pending_queues(tx: Tx) -> list[str]:
