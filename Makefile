@@ -27,8 +27,8 @@ run: $(STAMP)
 # calling shell for completion scripts, and sh has none).
 PG_SUITES := tests/client tests/cli tests/ui/test_console_pages.py \
 	$(addprefix tests/integration/test_,batched_finish.py batches.py bulk.py console_api.py \
-	crash.py events.py http_basics.py leases.py lifecycle.py manage_jobs.py manage_queues.py \
-	metrics_workers.py queue_limits.py retries.py schedules.py shutdown.py)
+	crash.py events.py fairness_api.py http_basics.py leases.py lifecycle.py manage_jobs.py \
+	manage_queues.py metrics_workers.py queue_limits.py retries.py schedules.py shutdown.py)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(PG_SUITES)
