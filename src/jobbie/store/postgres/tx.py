@@ -80,10 +80,11 @@ class Tx:
     """What an operation sees: the connection in its transaction, the time of the
     transaction, and what to write and wake at commit.
 
-    In a write, BEGIN is sent with the operation's first statement (pipelined, one round trip
-    for both): statements go through these methods, and `savepoint` for a nested block."""
+    Statements go through these methods (`savepoint` for a nested block), so that what needs
+    no answer travels with the next statement that does, pipelined: a write's BEGIN, and the
+    statements given to `defer`; each costs no round trip of its own."""
 
-    __slots__ = ("_begin", "conn", "events", "now", "totals", "wake")
+    __slots__ = ("_begin", "_deferred", "conn", "events", "now", "totals", "wake")
 
     def __init__(
         self, conn: psycopg.AsyncConnection[Any], now: int, *, begin: bool = False
@@ -95,14 +96,14 @@ class Tx:
         self.totals: dict[str, list[int]] = {}
         # BEGIN is still to send (a write whose operation has run no statement yet).
         self._begin = begin
+        self._deferred: list[tuple[str, Sequence[Any] | None]] = []
 
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """Run one statement; returns the cursor (rows are dicts)."""
-        if not self._begin:
+        if not self._begin and not self._deferred:
             return await self.conn.execute(sql, params)
-        self._begin = False
         async with self.conn.pipeline():
-            await self.conn.execute("BEGIN")
+            await self.send_pending()
             cur = await self.conn.execute(sql, params)
         return cur  # its results arrived when the pipeline ended
 
@@ -121,20 +122,34 @@ class Tx:
         if not params:
             return
         async with self.conn.pipeline():
-            await self.begun()
+            await self.send_pending()
             async with self.conn.cursor() as cur:
                 await cur.executemany(sql, params)
 
-    async def begun(self) -> None:
-        """Make sure the transaction has begun (BEGIN is queued when in a pipeline)."""
+    def defer(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run a statement whose answer nobody reads with the next one (or the COMMIT), in
+        order; an error it raises surfaces there."""
+        self._deferred.append((sql, params))
+
+    async def send_pending(self) -> None:
+        """Send BEGIN (in a write) and the deferred statements; in a pipeline, only queued."""
         if self._begin:
             self._begin = False
             await self.conn.execute("BEGIN")
+        deferred, self._deferred = self._deferred, []
+        for sql, params in deferred:
+            await self.conn.execute(sql, params)
+
+    @property
+    def empty(self) -> bool:
+        """A write that has sent nothing and has nothing to send: no transaction to commit."""
+        return self._begin and not self._deferred and not self.totals and not self.events
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested block that rolls back alone when it raises."""
-        await self.begun()
+        async with self.conn.pipeline():
+            await self.send_pending()
         async with self.conn.transaction():
             yield
 
@@ -260,15 +275,15 @@ class Announcer:
 
 
 async def _transaction(tx: Tx, op: Callable[[Tx], Awaitable[T]]) -> T:
-    """Run `op`, BEGIN going with its first statement, then the collected writes and COMMIT
-    pipelined: they need no answer, so they cost one round trip together, not one each (a
-    pickup crosses two such commits)."""
+    """Run `op` (BEGIN goes with its first statement), then the deferred statements, the
+    collected writes and COMMIT pipelined: they need no answer, so they cost one round trip
+    together, not one each (a pickup crosses two such commits)."""
     conn = tx.conn
     try:
         result = await op(tx)
-        if tx.totals or tx.events or not tx._begin:
+        if not tx.empty:
             async with conn.pipeline():
-                await tx.begun()
+                await tx.send_pending()
                 await _flush(tx)
                 await conn.execute("COMMIT")
     except BaseException:
@@ -283,20 +298,22 @@ async def _transaction(tx: Tx, op: Callable[[Tx], Awaitable[T]]) -> T:
 
 
 async def _flush(tx: Tx) -> None:
-    """Write the transaction's totals and events (before COMMIT)."""
+    """Write the transaction's totals and events (before COMMIT), in the open pipeline."""
+    conn = tx.conn
     if tx.totals:
-        await tx.many(
-            "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
-            " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
-            " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
-            " completed = queue_stats.completed + excluded.completed,"
-            " failed = queue_stats.failed + excluded.failed,"
-            " dead = queue_stats.dead + excluded.dead",
-            [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
-        )
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
+                " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
+                " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
+                " completed = queue_stats.completed + excluded.completed,"
+                " failed = queue_stats.failed + excluded.failed,"
+                " dead = queue_stats.dead + excluded.dead",
+                [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
+            )
     if tx.events:
         columns = list(zip(*tx.events, strict=True))
-        await tx.execute(
+        await conn.execute(
             "INSERT INTO events (type, job_id, queue, data, at)"
             " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])",
             [list(column) for column in columns],
