@@ -148,8 +148,9 @@ class Tx:
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
         """A nested block that rolls back alone when it raises."""
-        async with self.conn.pipeline():
-            await self.send_pending()
+        if self._begin or self._deferred:
+            async with self.conn.pipeline():
+                await self.send_pending()
         async with self.conn.transaction():
             yield
 
