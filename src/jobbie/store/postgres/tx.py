@@ -205,7 +205,10 @@ class Database:
         """Run `op` on a connection without a transaction (each statement sees the latest
         committed data); for reads only."""
         async with translating(what), self._connection() as conn:
-            return await op(Tx(conn, self.clock.now_ms(), begin=False))
+            tx = Tx(conn, self.clock.now_ms())
+            result = await op(tx)
+            await tx.send_pending()  # what it deferred, if anything
+            return result
 
 
 class Announcer:
