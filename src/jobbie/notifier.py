@@ -23,6 +23,12 @@ class Wakes(Counter[str]):
         self[queue] += 1
 
 
+class Available(Wakes):
+    """Wake-ups for long-polls only: the jobs are committed but the commit's events are not
+    readable yet (PostgreSQL positions them just after), so commit watchers are told later,
+    by a commit callback of their own."""
+
+
 class Waiter:
     """One long-poll's subscription to a set of queues."""
 
@@ -83,8 +89,11 @@ class Notifier:
         return self._commit
 
     def on_commit(self, queues: Iterable[str] | Mapping[str, int]) -> None:
-        """A write group committed: wake its queues' waiters and every commit watcher."""
+        """A write group committed: wake its queues' waiters and every commit watcher
+        (not the watchers for `Available` wake-ups)."""
         self.notify(queues)
+        if isinstance(queues, Available):
+            return
         event, self._commit = self._commit, asyncio.Event()
         event.set()
 

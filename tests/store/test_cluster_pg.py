@@ -202,3 +202,32 @@ def test_a_departed_servers_background_bulk_operation_is_failed(database: str) -
             assert (await a.get_bulk("bulk_mine")).status == "running"
 
     asyncio.run(main())
+
+
+def test_a_pooled_connection_the_database_ended_is_replaced_before_use(database: str) -> None:
+    """The pool skips its round-trip check for a connection with nothing to read; one the
+    server ended (a restart, a terminated backend) has, so it is replaced, not handed out."""
+
+    async def main() -> None:
+        woken = Woken()
+        store = await PostgresStore.open(
+            database, node_id="a:1", address="127.0.0.1:1", on_commit=woken
+        )
+        try:
+            await asyncio.gather(*(store.enqueue(new_job("ended")) for _ in range(4)))
+            async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+                cur = await conn.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND state = 'idle' AND application_name = 'jobbie'"
+                    " AND query NOT LIKE 'LISTEN%%' AND query NOT LIKE '%%jobbie_announce%%'"
+                )
+                assert (await cur.fetchone() or [0])[0] >= 1
+            await asyncio.sleep(0.2)  # the termination reaches the sockets
+            # Every pooled connection was ended: each of these would fail if handed out.
+            await asyncio.gather(*(store.enqueue(new_job("ended")) for _ in range(4)))
+            assert (await store.get_queue("ended")).counts.pending == 8
+        finally:
+            await store.close()
+
+    asyncio.run(main())

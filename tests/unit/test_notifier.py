@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from jobbie.notifier import Notifier, Wakes
+from jobbie.notifier import Available, Notifier, Wakes
 
 
 def test_waiter_subscribed_before_notify_is_woken() -> None:
@@ -187,3 +187,20 @@ def test_pass_on_wakes_one_more_waiter_per_queue() -> None:
         return sum(w.signalled for w in waiters)
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_work_available_wakes_long_polls_and_not_commit_watchers_until_told() -> None:
+    """PostgreSQL wakes its long-polls at commit and its event streams once the commit's
+    events have positions: a wake-up for long-polls alone, then one for the watchers alone."""
+
+    async def scenario() -> tuple[bool, bool, bool, bool]:
+        notifier = Notifier()
+        with notifier.subscribe(["q"]) as waiter:
+            committed = notifier.commit_event
+            notifier.on_commit(Available({"q": 1}))
+            polled, watched = await waiter.wait(1.0), committed.is_set()
+            waiter.clear()
+            notifier.on_commit(Wakes())
+            return polled, watched, committed.is_set(), await waiter.wait(0.05)
+
+    assert asyncio.run(scenario()) == (True, False, True, False)

@@ -41,8 +41,8 @@ def bump_totals(
 
 
 async def ensure_queue(tx: Tx, name: str) -> None:
-    """Create the queue's configuration row on first use."""
-    await tx.execute(
+    """Create the queue's configuration row on first use (sent with the next statement)."""
+    tx.defer(
         "INSERT INTO queues (name, created_at) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
         (name, tx.now),
     )

@@ -37,7 +37,7 @@ async def fail_many(tx: Tx, fails: list[FailParams]) -> list[FailResponse | Jobb
     results: list[FailResponse | JobbieError] = []
     for params in fails:
         try:
-            async with tx.conn.transaction():  # a SAVEPOINT inside the operation's transaction
+            async with tx.savepoint():  # rolls back this fail alone
                 results.append(await finish.fail(tx, params))
         except JobbieError as exc:
             results.append(exc)

@@ -1,7 +1,7 @@
 """Wake-ups across servers: LISTEN for the other servers' commits, with a poll as the fallback.
 
 Every transaction that may have made work available ends with one NOTIFY on the `jobbie`
-channel naming its node and the queues it woke (`tx._flush`). Each server keeps one dedicated
+channel naming its node and the queues it woke (`tx.Announcer`). Each server keeps one dedicated
 connection (outside the pool) LISTENing, and hands other servers' wake-ups to its commit
 callback, as if it had committed them itself: parked long-polls claim again and the SSE hub
 reads the new events. A notification can be lost (the connection drops and reconnects, or the

@@ -2,18 +2,20 @@
 
 Each operation is an `async def op(tx) -> T` run inside one transaction on a pooled
 connection. Before COMMIT the runner writes what the operation collected on `tx`: queue totals
-(one upsert per queue) and lifecycle events. A serialization failure or deadlock runs the whole
-operation again.
+(one upsert per queue) and lifecycle events, pipelined with the COMMIT (one round trip for
+all). A serialization failure or deadlock runs the whole operation again.
 
-After COMMIT, the server's `Announcer` gives the new events their stream positions and sends
-one NOTIFY telling the other servers which queues got work; then the runner wakes this
-server's long-polls. Both steps take a database-wide lock (the events lock; NOTIFY's own queue
-lock) held until their transaction ends, so they stay out of the main transaction, whose
-commit waits for its WAL flush: holding them there would let only one writing transaction
-commit per fsync across every server. The announcement commits without waiting for the flush
-(it writes nothing a client was promised): should the database crash right after, events get
-positions again later and a stream may see them twice, never lose them; a lost NOTIFY only
-delays a job until the listener's fallback poll.
+After COMMIT the runner first wakes this server's long-polls (they need the committed jobs,
+nothing more); then the server's `Announcer` gives the new events their stream positions and
+sends one NOTIFY telling the other servers which queues got work; then the runner wakes this
+server's commit watchers (event streams read by position). The announcement's two steps take
+a database-wide lock (the events lock; NOTIFY's own queue lock) held until their transaction
+ends, so they stay out of the main transaction, whose commit waits for its WAL flush: holding
+them there would let only one writing transaction commit per fsync across every server. The
+announcement commits without waiting for the flush (it writes nothing a client was promised):
+should the database crash right after, events get positions again later and a stream may see
+them twice, never lose them; a lost NOTIFY only delays a job until the listener's fallback
+poll.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 import psycopg
 import psycopg_pool
+from psycopg.pq import TransactionStatus
 
 from jobbie.clock import Clock
 from jobbie.errors import Unavailable
-from jobbie.notifier import Wakes
+from jobbie.notifier import Available, Wakes
 from jobbie.store.base import CommitCallback
 from jobbie.store.postgres.database import RETRYABLE, translating
 
@@ -47,6 +50,9 @@ _ATTEMPTS = 5
 # While the database is known to be unreachable, a request waits this long at most for a
 # connection (not the pool's full timeout), so it answers 503 quickly.
 UNREACHABLE_WAIT_S = 1.0
+# A transaction left open by an error; any other state is closed already, or is the pool's to
+# clean up (a statement cancelled mid-flight leaves the connection busy: the pool drops it).
+_OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 class DbClock(Clock):
@@ -72,36 +78,81 @@ class DbClock(Clock):
 
 class Tx:
     """What an operation sees: the connection in its transaction, the time of the
-    transaction, and what to write and wake at commit."""
+    transaction, and what to write and wake at commit.
 
-    __slots__ = ("conn", "events", "now", "totals", "wake")
+    Statements go through these methods (`savepoint` for a nested block), so that what needs
+    no answer travels with the next statement that does, pipelined: a write's BEGIN, and the
+    statements given to `defer`; each costs no round trip of its own."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], now: int) -> None:
+    __slots__ = ("_begin", "_deferred", "conn", "events", "now", "totals", "wake")
+
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], now: int, *, begin: bool = False
+    ) -> None:
         self.conn = conn
         self.now = now
         self.wake = Wakes()
         self.events: list[tuple[str, str | None, str | None, str | None, int]] = []
         self.totals: dict[str, list[int]] = {}
+        # BEGIN is still to send (a write whose operation has run no statement yet).
+        self._begin = begin
+        self._deferred: list[tuple[str, Sequence[Any] | None]] = []
 
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """Run one statement; returns the cursor (rows are dicts)."""
-        return await self.conn.execute(sql, params)
+        if not self._begin and not self._deferred:
+            return await self.conn.execute(sql, params)
+        async with self.conn.pipeline():
+            await self.send_pending()
+            cur = await self.conn.execute(sql, params)
+        return cur  # its results arrived when the pipeline ended
 
     async def one(self, sql: str, params: Sequence[Any] | None = None) -> Row | None:
-        cur = await self.conn.execute(sql, params)
+        cur = await self.execute(sql, params)
         row: Row | None = await cur.fetchone()
         return row
 
     async def all(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
-        cur = await self.conn.execute(sql, params)
+        cur = await self.execute(sql, params)
         rows: list[Row] = await cur.fetchall()
         return rows
 
     async def many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         """One statement for each parameter set, pipelined."""
-        if params:
+        if not params:
+            return
+        async with self.conn.pipeline():
+            await self.send_pending()
             async with self.conn.cursor() as cur:
                 await cur.executemany(sql, params)
+
+    def defer(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        """Run a statement whose answer nobody reads with the next one (or the COMMIT), in
+        order; an error it raises surfaces there."""
+        self._deferred.append((sql, params))
+
+    async def send_pending(self) -> None:
+        """Send BEGIN (in a write) and the deferred statements; in a pipeline, only queued."""
+        if self._begin:
+            self._begin = False
+            await self.conn.execute("BEGIN")
+        deferred, self._deferred = self._deferred, []
+        for sql, params in deferred:
+            await self.conn.execute(sql, params)
+
+    @property
+    def empty(self) -> bool:
+        """A write that has sent nothing and has nothing to send: no transaction to commit."""
+        return self._begin and not self._deferred and not self.totals and not self.events
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested block that rolls back alone when it raises."""
+        if self._begin or self._deferred:
+            async with self.conn.pipeline():
+                await self.send_pending()
+        async with self.conn.transaction():
+            yield
 
 
 class Database:
@@ -130,22 +181,23 @@ class Database:
         """Run `op` in a transaction and commit; retried whole on serialization failures."""
         for attempt in range(_ATTEMPTS):
             try:
-                async with (
-                    translating(what),
-                    self._connection() as conn,
-                    conn.transaction(),
-                ):
-                    tx = Tx(conn, self.clock.now_ms())
-                    result = await op(tx)
-                    await _flush(tx)
+                async with translating(what), self._connection() as conn:
+                    tx = Tx(conn, self.clock.now_ms(), begin=True)
+                    result = await _transaction(tx, op)
             except RETRYABLE as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise Unavailable(f"{what}: too much contention, try again") from exc
                 log.debug("%s: retrying after %s", what, type(exc).__name__)
                 await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
+            if tx.wake:
+                # This server's long-polls claim now, while the announcement runs: they need
+                # the committed jobs, not the events' positions.
+                self._on_commit(Available(tx.wake))
             if tx.wake or tx.events:
-                await self.announce(tx.wake, sequence=bool(tx.events))
+                await self.announcer.announce(tx.wake, sequence=bool(tx.events))
+                # Now the events are readable in order: wake the commit watchers (streams).
+                self._on_commit(Wakes())
             return result
         raise AssertionError("unreachable")
 
@@ -153,13 +205,10 @@ class Database:
         """Run `op` on a connection without a transaction (each statement sees the latest
         committed data); for reads only."""
         async with translating(what), self._connection() as conn:
-            return await op(Tx(conn, self.clock.now_ms()))
-
-    async def announce(self, wake: Wakes, *, sequence: bool = True) -> None:
-        """After a commit: position new events, tell the other servers, then wake this
-        server's long-polls (see `Announcer`)."""
-        await self.announcer.announce(wake, sequence=sequence)
-        self._on_commit(wake)
+            tx = Tx(conn, self.clock.now_ms())
+            result = await op(tx)
+            await tx.send_pending()  # what it deferred, if anything
+            return result
 
 
 class Announcer:
@@ -229,21 +278,46 @@ class Announcer:
         await self._disconnect()
 
 
+async def _transaction(tx: Tx, op: Callable[[Tx], Awaitable[T]]) -> T:
+    """Run `op` (BEGIN goes with its first statement), then the deferred statements, the
+    collected writes and COMMIT pipelined: they need no answer, so they cost one round trip
+    together, not one each (a pickup crosses two such commits)."""
+    conn = tx.conn
+    try:
+        result = await op(tx)
+        if not tx.empty:
+            async with conn.pipeline():
+                await tx.send_pending()
+                await _flush(tx)
+                await conn.execute("COMMIT")
+    except BaseException:
+        if conn.info.transaction_status in _OPEN:
+            # As psycopg's transaction block does: never hide the error that got here.
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception as exc:
+                log.warning("rollback failed: %s", exc)
+        raise
+    return result
+
+
 async def _flush(tx: Tx) -> None:
-    """Write the transaction's totals and events (before COMMIT)."""
+    """Write the transaction's totals and events (before COMMIT), in the open pipeline."""
+    conn = tx.conn
     if tx.totals:
-        await tx.many(
-            "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
-            " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
-            " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
-            " completed = queue_stats.completed + excluded.completed,"
-            " failed = queue_stats.failed + excluded.failed,"
-            " dead = queue_stats.dead + excluded.dead",
-            [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
-        )
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
+                " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
+                " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
+                " completed = queue_stats.completed + excluded.completed,"
+                " failed = queue_stats.failed + excluded.failed,"
+                " dead = queue_stats.dead + excluded.dead",
+                [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
+            )
     if tx.events:
         columns = list(zip(*tx.events, strict=True))
-        await tx.execute(
+        await conn.execute(
             "INSERT INTO events (type, job_id, queue, data, at)"
             " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])",
             [list(column) for column in columns],
