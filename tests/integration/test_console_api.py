@@ -88,9 +88,14 @@ def test_error_signature_filters_search_and_bulk(api: httpx.Client, queue: str) 
     assert dry.json() == {"matched": 2}
 
 
-def _enqueue_many(api: httpx.Client, queue: str, n: int) -> None:
-    for start in range(0, n, 5000):
-        jobs = [{"queue": queue, "payload": {"n": i}} for i in range(start, min(n, start + 5000))]
+def _enqueue_many(api: httpx.Client, queue: str, n: int, padding: int = 0) -> None:
+    """`n` jobs with payloads {"n": i} (and `padding` characters more in a second field)."""
+    extra = {"pad": "x" * padding} if padding else {}
+    for start in range(0, n, 2000):
+        jobs = [
+            {"queue": queue, "payload": {"n": i, **extra}}
+            for i in range(start, min(n, start + 2000))
+        ]
         resp = api.post("/api/v1/enqueue/batch", json={"jobs": jobs})
         assert resp.status_code == 201, resp.text
 
@@ -100,8 +105,9 @@ def test_a_payload_search_past_the_time_limit_says_so(
 ) -> None:
     server = make_server("--search-timeout", "0.001")
     with httpx.Client(base_url=server.url, timeout=60) as api:
-        _enqueue_many(api, "scan", 20_000)
-        # No payload matches, so every job is read: far past 1 ms.
+        # 4 KB payloads: the scan outlasts even PostgreSQL's 25 ms floor per statement.
+        _enqueue_many(api, "scan", 20_000, padding=4000)
+        # No payload matches, so every job is read: far past the limit.
         resp = api.post("/api/v1/jobs/search", json={"payload_jq": ".n == -1"})
         assert resp.status_code == 200, resp.text
         body = resp.json()
