@@ -71,8 +71,8 @@ async def time_fetches(store: Store, count: int, n: int) -> list[float]:
 
 
 async def explain(data_dir: str, database: str | None) -> list[str]:
-    """The plans of the fair claim's reads: the turn walk and one key's ready jobs."""
-    walk = "SELECT key, served FROM queue_keys WHERE queue = 'fair' ORDER BY served, key"
+    """The plans of the fair claim's reads: the keys in turn order with each one's oldest
+    ready job, and one key's next jobs."""
     lane = (
         "SELECT seq FROM jobs WHERE queue = 'fair' AND key = 'tenant-7' AND state = 'pending'"
         " AND priority = 2 AND seq > -1 ORDER BY seq LIMIT 10"
@@ -81,6 +81,14 @@ async def explain(data_dir: str, database: str | None) -> list[str]:
     if database is not None and is_postgres(database):
         import psycopg
 
+        # The core of postgres/fairpick.py's first read: one statement for all the keys.
+        walk = (
+            "SELECT k.key, k.served, h.seq FROM queue_keys AS k CROSS JOIN LATERAL"
+            " (SELECT seq FROM jobs WHERE queue = k.queue AND key = k.key AND state = 'pending'"
+            " AND priority = 2 AND seq > -1 ORDER BY seq LIMIT 1) AS h"
+            " WHERE k.queue = 'fair' AND k.key <> '' ORDER BY k.served, k.key COLLATE \"C\""
+            " LIMIT 100"
+        )
         with psycopg.connect(database) as conn:
             for sql in (walk, lane):
                 lines.append(sql)
@@ -88,6 +96,8 @@ async def explain(data_dir: str, database: str | None) -> list[str]:
         return lines
     import sqlite3
 
+    # sqlite/fairpick.py reads the keys in turn order, then each key's jobs.
+    walk = "SELECT key, served FROM queue_keys WHERE queue = 'fair' ORDER BY served, key"
     db = sqlite3.connect(str(Path(data_dir) / "jobbie.db"))
     for sql in (walk, lane):
         lines.append(sql)
