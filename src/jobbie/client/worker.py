@@ -10,6 +10,7 @@ backoff and logged.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib
 import inspect
@@ -57,9 +58,11 @@ _QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 _TRANSIENT = (ServerUnreachable, Unavailable)
 _DEFAULT_LEASE = 60.0
 _MAX_ERROR_CHARS = 64 * 1024
-# Jobs are prefetched only while handlers are this quick (an average over recent jobs): a
-# long job's queue-mate would wait here while another worker could have run it.
-_PREFETCH_BELOW_S = 0.1
+# Prefetched jobs wait here while another worker might have run them, so a worker holds about
+# this much work per handler beyond its running jobs (judged by the average handler time), and
+# none before it has seen a job finish: quick jobs are prefetched deeply, slow ones not at all.
+_PREFETCH_WORK_S = 0.05
+_PREFETCH_PER_SLOT = 8  # the default `prefetch`, per unit of concurrency
 _DURATION_WEIGHT = 0.1  # of each new job in the running average
 
 
@@ -110,10 +113,12 @@ class Worker:
     sent at once when no other handler is running, else within `flush_interval` seconds; the
     ack call also leases the next jobs for the free slots. With `fetch_batch=False` each slot
     long-polls on its own and acks its job alone (leasing its next job in the same call).
-    While handlers are quick (under 100 ms on average), a batching worker also holds up to
-    `prefetch` jobs (default: `concurrency`) beyond those running, leased and heartbeated, so
-    the next jobs are at hand when a handler finishes; a job held but not started when the
-    worker stops goes back to the server at once. `prefetch=0` turns this off.
+    Once a job has finished, a batching worker also prefetches: it holds jobs beyond those
+    running, leased and heartbeated, so the next ones are at hand when a handler finishes:
+    about 50 ms of work per handler by the average handler time, at most `prefetch` jobs
+    (default: 8 x `concurrency`, at most 1,000). Quick jobs are prefetched deeply, jobs of a
+    second or more not at all. A job held but not started when the worker stops goes back to
+    the server at once. `prefetch=0` turns this off.
     Running jobs are heartbeated together every
     `heartbeat_interval` seconds (sooner for short leases). On `stop()`, SIGTERM or SIGINT the
     worker stops fetching, lets running jobs finish for up to `shutdown_timeout` seconds, then
@@ -164,7 +169,9 @@ class Worker:
         self.poll_timeout = poll_timeout
         self.fetch_batch = fetch_batch
         self.flush_interval = flush_interval
-        self.prefetch = (concurrency if prefetch is None else prefetch) if fetch_batch else 0
+        if prefetch is None:
+            prefetch = _PREFETCH_PER_SLOT * concurrency
+        self.prefetch = min(prefetch, 1000) if fetch_batch else 0
         self.timeout = timeout
         self.stats = WorkerStats()
         self.worker_id = worker_id or default_worker_id()
@@ -180,8 +187,9 @@ class Worker:
         self._hurry_requested = False
         self._deadline: float | None = None
         self._held = 0  # jobs leased to this worker and not yet reported (running or waiting)
-        self._turns: asyncio.Semaphore | None = None  # one per running handler
-        self._mean_duration = 0.0
+        self._handling = 0  # jobs whose handler runs (at most `concurrency`)
+        self._waiting: collections.deque[JobContext] = collections.deque()  # prefetched, in order
+        self._mean_duration: float | None = None  # of recent handlers, once one has finished
         self._slot_freed: asyncio.Event | None = None
         self._busy_handlers = 0
         self._reporter: Reporter | None = None
@@ -281,8 +289,9 @@ class Worker:
                 loop.add_signal_handler(sig, self._on_signal, sig)
         pool = self._pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
         self._queues = list(queues)
-        self._held, self._busy_handlers = 0, 0
-        self._turns = asyncio.Semaphore(self.concurrency)
+        self._held, self._busy_handlers, self._mean_duration = 0, 0, None
+        self._handling = 0
+        self._waiting.clear()
         if self.fetch_batch:
             self._reporter = Reporter(self._hooks(), self.flush_interval)
             self._reporter.start()
@@ -319,6 +328,7 @@ class Worker:
         for task in fetchers:
             task.cancel()
         await asyncio.gather(*fetchers, return_exceptions=True)
+        await self._release_waiting()
         self._deadline = time.monotonic() + self.shutdown_timeout
         if self._tasks:
             log.info(
@@ -388,9 +398,15 @@ class Worker:
 
     @property
     def _free(self) -> int:
-        """Slots for more jobs: one per handler, plus the prefetch while handlers are quick."""
-        quick = self._mean_duration < _PREFETCH_BELOW_S
-        return max(0, self.concurrency + (self.prefetch if quick else 0) - self._held)
+        """Slots for more jobs: one per handler, plus the prefetch (see `_PREFETCH_WORK_S`)."""
+        return max(0, self.concurrency + self._prefetch_now() - self._held)
+
+    def _prefetch_now(self) -> int:
+        if self._mean_duration is None or not self.prefetch:
+            return 0
+        if self._mean_duration <= 0:
+            return self.prefetch
+        return min(self.prefetch, int(self.concurrency * _PREFETCH_WORK_S / self._mean_duration))
 
     def _give_slots(self, count: int) -> None:
         assert self._slot_freed is not None
@@ -461,8 +477,15 @@ class Worker:
             # it, say): the server leases only a job nobody holds, so that lease is gone.
             self._lost(stale, LeaseLost(f"job {job.id} was leased to this worker again"))
         self._running[job.id] = ctx
+        if self._handling < self.concurrency:
+            self._launch(ctx, pool)
+        else:
+            self._waiting.append(ctx)  # prefetched: runs when a handler is free
+
+    def _launch(self, ctx: JobContext, pool: DaemonThreadPool) -> None:
+        self._handling += 1
         self._busy_handlers += 1
-        task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{job.id}")
+        task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{ctx.job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -474,11 +497,6 @@ class Worker:
             error: str | None = None
             backtrace: str | None = None
             result: Any = None
-            if not await self._wait_turn():
-                # Prefetched, and the worker stops before it started: back to the server.
-                self._busy_handlers -= 1
-                await self._release(ctx)
-                return
             started = time.monotonic()
             try:
                 if handler is None:
@@ -497,7 +515,7 @@ class Worker:
                 error = f"{type(exc).__name__}: {exc}"
             finally:
                 self._busy_handlers -= 1
-                self._turn_done(time.monotonic() - started)
+                self._turn_done(time.monotonic() - started, pool)
             if self._reporter is not None:
                 # The slot is free once the handler is done: the ack call may fill it.
                 holds_slot = False
@@ -518,33 +536,30 @@ class Worker:
         if self._running.get(ctx.job_id) is ctx:
             del self._running[ctx.job_id]
 
-    async def _wait_turn(self) -> bool:
-        """Wait for a free handler; False when the worker stops first (the job never ran)."""
-        assert self._turns is not None and self._stopping is not None
-        if not self._turns.locked():
-            await self._turns.acquire()
-            return True
-        if self._stop_requested:
-            return False
-        turn = asyncio.ensure_future(self._turns.acquire())
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait([turn, stop], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-            if not turn.done():
-                turn.cancel()
-        if turn.cancelled():
-            return False
-        if self._stop_requested:
-            self._turns.release()
-            return False
-        return True
+    def _turn_done(self, duration: float, pool: DaemonThreadPool) -> None:
+        """A handler is free: note how long it took, and start the next prefetched job."""
+        self._handling -= 1
+        if self._mean_duration is None:
+            self._mean_duration = duration
+        else:
+            self._mean_duration += _DURATION_WEIGHT * (duration - self._mean_duration)
+        while self._waiting and not self._stop_requested:
+            ctx = self._waiting.popleft()
+            if ctx.lost:  # a heartbeat found its lease gone while it waited
+                self._forget(ctx)
+                self._give_slots(1)
+                continue
+            self._launch(ctx, pool)
+            break
 
-    def _turn_done(self, duration: float) -> None:
-        assert self._turns is not None
-        self._turns.release()
-        self._mean_duration += _DURATION_WEIGHT * (duration - self._mean_duration)
+    async def _release_waiting(self) -> None:
+        """Hand the prefetched jobs that never started back to the server at once."""
+        waiting = list(self._waiting)
+        self._waiting.clear()
+        await asyncio.gather(*(self._release(ctx) for ctx in waiting if not ctx.lost))
+        for ctx in waiting:
+            self._forget(ctx)
+        self._give_slots(len(waiting))
 
     def _hooks(self) -> Hooks:
         return Hooks(
