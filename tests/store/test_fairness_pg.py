@@ -20,10 +20,10 @@ import pytest
 from psycopg.rows import dict_row
 
 from jobbie.models import FetchedJob
+from jobbie.store.fairness import KeyRules
 from jobbie.store.params import AckParams, FetchParams
 from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.database import migrate
-from jobbie.store.postgres.fairpick import KeyRules
 from jobbie.store.postgres.store import PostgresStore
 from jobbie.store.postgres.tx import Row, Tx
 from tests.backends import POSTGRES_HOWTO, PostgresUnavailable, postgres_database

@@ -15,9 +15,10 @@ takes and in what order. Jobs without a key are not subject to per-key limits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 FIFO = "fifo"
 ROUND_ROBIN = "round_robin"
@@ -27,6 +28,33 @@ NO_KEY = ""
 MINUTE_MS = 60_000
 
 J = TypeVar("J")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRules:
+    """A queue's fairness mode and per-key limits (from its `queues` row)."""
+
+    round_robin: bool
+    concurrency: int | None
+    rate: int | None
+    window_ms: int | None
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> KeyRules | None:
+        """The rules of a queue that needs the fair pick; None for a plain FIFO queue."""
+        rules = cls(
+            round_robin=config["fairness"] == ROUND_ROBIN,
+            concurrency=config["key_concurrency"],
+            rate=config["key_rate_limit"],
+            window_ms=config["key_rate_window_ms"],
+        )
+        if not rules.round_robin and rules.concurrency is None and rules.rate is None:
+            return None
+        return rules
+
+    @property
+    def throttled(self) -> bool:
+        return self.rate is not None and self.window_ms is not None
 
 
 @dataclass(slots=True)
@@ -83,6 +111,43 @@ def oldest_first(
     ]
     pool.sort(key=lambda entry: entry[0])
     return [(key, job) for _, key, job in pool[:wanted]]
+
+
+def depth(rules: KeyRules, wanted: int, lanes: int) -> int:
+    """How many jobs to read from each key for a pass that wants `wanted` more."""
+    return share(wanted, lanes) if rules.round_robin else wanted
+
+
+def choose(
+    rules: KeyRules, lanes: Sequence[Lane[J]], wanted: int, seq: Callable[[J], int]
+) -> list[tuple[str, J]]:
+    """One pass of the pick over the lanes as read: in turns, or oldest first."""
+    if rules.round_robin:
+        return round_robin(lanes, wanted)
+    return oldest_first(lanes, wanted, seq)
+
+
+def settle(
+    lanes: Sequence[Lane[J]],
+    chosen: Sequence[tuple[str, J]],
+    asked: int,
+    after: dict[str, int],
+    seq: Callable[[J], int],
+) -> list[Lane[J]]:
+    """After a pass that read up to `asked` jobs per key: note in `after` each key's last seq
+    taken, lower the keys' rooms, and return the lanes worth another pass (those that gave
+    all they were asked, may have more, and still have room)."""
+    gave = Counter(key for key, _ in chosen)
+    for key, job in chosen:
+        after[key] = seq(job)
+    still = []
+    for lane in lanes:
+        limit = lane_limit(asked, lane.room)
+        if lane.room is not None:
+            lane.room -= gave[lane.key]
+        if gave[lane.key] == limit and len(lane.jobs) == limit and lane.room != 0:
+            still.append(lane)
+    return still
 
 
 def turns(served: Sequence[str], base: int) -> dict[str, int]:

@@ -27,11 +27,11 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
+from jobbie.store.fairness import KeyRules
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.effects import record_events
-from jobbie.store.postgres.fairpick import KeyRules
 from jobbie.store.postgres.finish import expire_waiting_job, job_columns
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import fetched_job_from_record

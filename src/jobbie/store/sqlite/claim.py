@@ -10,12 +10,12 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
+from jobbie.store.fairness import KeyRules
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.records import fetched_job_from_record
 from jobbie.store.sqlite import fairpick
 from jobbie.store.sqlite.effects import record_events
-from jobbie.store.sqlite.fairpick import KeyRules
 from jobbie.store.sqlite.finish import expire_waiting_job, job_columns
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State, transition

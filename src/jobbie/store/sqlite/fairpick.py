@@ -11,12 +11,10 @@ grows with the keys visited, not with the jobs queued behind a busy key.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from jobbie.store import fairness
-from jobbie.store.fairness import NO_KEY, Lane
+from jobbie.store.fairness import NO_KEY, KeyRules, Lane
 from jobbie.store.sqlite.finish import job_columns
 from jobbie.store.sqlite.writer import Tx
 
@@ -24,29 +22,6 @@ _ROW = (
     f"SELECT {job_columns()}, priority, key, length(CAST(payload AS BLOB))"
     " + COALESCE(length(CAST(checkpoint AS BLOB)), 4) AS size FROM jobs"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class KeyRules:
-    """A queue's fairness mode and per-key limits (from its `queues` row)."""
-
-    round_robin: bool
-    concurrency: int | None
-    rate: int | None
-    window_ms: int | None
-
-    @classmethod
-    def of(cls, config: sqlite3.Row) -> KeyRules | None:
-        """The rules of a queue that needs the fair pick; None for a plain FIFO queue."""
-        rules = cls(
-            round_robin=config["fairness"] == fairness.ROUND_ROBIN,
-            concurrency=config["key_concurrency"],
-            rate=config["key_rate_limit"],
-            window_ms=config["key_rate_window_ms"],
-        )
-        if not rules.round_robin and rules.concurrency is None and rules.rate is None:
-            return None
-        return rules
 
 
 def pick(tx: Tx, queue: str, rules: KeyRules, room: int) -> list[sqlite3.Row]:
@@ -91,31 +66,21 @@ def _pick_level(tx: Tx, queue: str, rules: KeyRules, level: int, wanted: int) ->
     after: dict[str, int] = {}  # per key, the last seq already taken
     while lanes and len(taken) < wanted:
         left = wanted - len(taken)
-        depth = fairness.share(left, len(lanes)) if rules.round_robin else left
+        depth = fairness.depth(rules, left, len(lanes))
         for lane in lanes:
             limit = fairness.lane_limit(depth, lane.room)
             if lane.key in after or limit > len(lane.jobs):
                 lane.jobs = _jobs(tx, queue, lane.key, level, limit, after.get(lane.key))
-        if rules.round_robin:
-            chosen = fairness.round_robin(lanes, left)
-        else:
-            chosen = fairness.oldest_first(lanes, left, lambda job: int(job["seq"]))
+        chosen = fairness.choose(rules, lanes, left, _seq)
         if not chosen:
             break
         taken.extend(job for _, job in chosen)
-        # Another pass only for keys that gave all they were asked and may have more.
-        gave = Counter(key for key, _ in chosen)
-        for key, job in chosen:
-            after[key] = int(job["seq"])
-        still = []
-        for lane in lanes:
-            asked = fairness.lane_limit(depth, lane.room)
-            if lane.room is not None:
-                lane.room -= gave[lane.key]
-            if gave[lane.key] == asked and len(lane.jobs) == asked and lane.room != 0:
-                still.append(lane)
-        lanes = still
+        lanes = fairness.settle(lanes, chosen, depth, after, _seq)
     return taken
+
+
+def _seq(job: sqlite3.Row) -> int:
+    return int(job["seq"])
 
 
 def _jobs(
