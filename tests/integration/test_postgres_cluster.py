@@ -512,3 +512,49 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
     assert max(latencies) < 1.0, latencies
     assert statistics.median(latencies) < 0.5, latencies
     report("cross-server-wake", median_ms=round(statistics.median(latencies) * 1000, 1))
+
+
+def test_a_per_key_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
+    queue, per_key, keys, jobs_per_key, hold_s = "cluster.fair", 2, 3, 8, 0.15
+    intervals: dict[str, list[tuple[float, float]]] = {f"k{i}": [] for i in range(keys)}
+    lock = threading.Lock()
+    with servers(tmp_path, shared_database(tmp_path)) as procs:
+        api = httpx.Client(base_url=procs[0].url, timeout=30)
+        assert api.post(f"/api/v1/queues/{queue}/fairness", json={"mode": "round_robin"}).is_success
+        assert api.post(f"/api/v1/queues/{queue}/key-concurrency", json={"max": per_key}).is_success
+        batch = [{"queue": queue, "key": key} for key in intervals for _ in range(jobs_per_key)]
+        assert api.post("/api/v1/enqueue/batch", json={"jobs": batch}).status_code == 201
+        api.close()
+
+        def run(proc: ServerProcess, worker: str) -> None:
+            with httpx.Client(base_url=proc.url, timeout=30) as client:
+                while True:
+                    resp = client.post(
+                        "/api/v1/fetch",
+                        json={"queues": [queue], "worker_id": worker, "timeout": 2},
+                    )
+                    if resp.status_code == 204:
+                        return
+                    assert resp.status_code == 200, resp.text
+                    got = time.monotonic()
+                    time.sleep(hold_s)
+                    done = time.monotonic()
+                    job = resp.json()
+                    acked = client.post(f"/api/v1/ack/{job['job_id']}", json={})
+                    assert acked.status_code == 200, acked.text
+                    with lock:
+                        intervals[job["key"]].append((got, done))
+
+        # Eight workers, spread over the three servers.
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(run, (procs * 3)[:8], [f"w{i}" for i in range(8)]))
+    peaks = {}
+    for key, spans in intervals.items():
+        assert len(spans) == jobs_per_key, key
+        edges = sorted([(t, 1) for t, _ in spans] + [(t, -1) for _, t in spans])
+        running = most = 0
+        for _, step in edges:
+            running += step
+            most = max(most, running)
+        peaks[key] = most
+    assert max(peaks.values()) == per_key, f"no key ever reached its limit: {peaks}"
