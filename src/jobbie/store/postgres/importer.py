@@ -17,6 +17,7 @@ of finished bulk operations.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -169,6 +170,11 @@ async def import_sqlite(data_dir: Path, url: str) -> ImportResult:
                 raise ImportFailed(
                     f"{step} into {result.target} failed, nothing was kept: {_scrub(exc, url)}"
                 ) from exc
+            # Statistics now, not when autovacuum gets round to it: without them the planner
+            # may read a queue's keys through the wrong index for a minute. (Committed already,
+            # so a failure here costs only that.)
+            with contextlib.suppress(psycopg.Error):
+                await conn.execute("ANALYZE")
     finally:
         source.close()
     result.seconds = time.perf_counter() - started
