@@ -52,24 +52,28 @@ _WORKER_SEEN_MS = 1000
 _PLAIN_PICKS = f"""
     SELECT c.*, c.seq AS slot FROM unnest(%s::text[], %s::int[]) AS q(name, take)
     CROSS JOIN LATERAL (
-        SELECT seq, priority, expire_at,
+        SELECT ctid, seq, priority, expire_at,
             octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
         FROM jobs WHERE queue = q.name AND state = '{_LEASED_FROM.value}'
         ORDER BY priority, seq LIMIT q.take FOR UPDATE SKIP LOCKED
     ) AS c"""
-# The jobs fair picks chose, each with its slot, locked by their key.
+# The jobs fair picks chose, each with its slot, locked by their key. The state is checked
+# after the lookup, not in it: a `state = 'pending'` there lets the planner prefer a partial
+# index on pending jobs (all of them) to the primary key when its statistics think that index
+# tiny, as they do when they were taken while the queue was empty.
 _FAIR_PICKS = f"""
-    SELECT c.*, f.slot FROM unnest(%s::bigint[], %s::bigint[]) AS f(seq, slot)
+    SELECT c.ctid, c.seq, c.priority, c.expire_at, c.size, f.slot
+    FROM unnest(%s::bigint[], %s::bigint[]) AS f(seq, slot)
     CROSS JOIN LATERAL (
-        SELECT seq, priority, expire_at,
+        SELECT ctid, seq, state, priority, expire_at,
             octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
-        FROM jobs WHERE jobs.seq = f.seq AND state = '{_LEASED_FROM.value}'
-        FOR UPDATE SKIP LOCKED
-    ) AS c"""
+        FROM jobs WHERE jobs.seq = f.seq FOR UPDATE SKIP LOCKED
+    ) AS c
+    WHERE c.state = '{_LEASED_FROM.value}'"""
 _CLAIM = f"""
 WITH picked AS MATERIALIZED ({{picks}}
 ), ranked AS (
-    SELECT seq, slot, expired,
+    SELECT ctid, seq, slot, expired,
         sum(size) FILTER (WHERE NOT expired) OVER w AS running,
         count(*) FILTER (WHERE NOT expired) OVER w AS n
     FROM (SELECT *, COALESCE(expire_at <= %s, false) AS expired FROM picked) AS p
@@ -78,7 +82,7 @@ WITH picked AS MATERIALIZED ({{picks}}
     UPDATE jobs SET state = 'active', attempt = attempt + 1, worker_id = %s,
         worker_hostname = %s, started_at = %s, lease_expires_at = %s, lease_duration_ms = %s
     FROM ranked
-    WHERE jobs.seq = ranked.seq AND jobs.state = '{_LEASED_FROM.value}' AND NOT ranked.expired
+    WHERE jobs.ctid = ranked.ctid AND jobs.state = '{_LEASED_FROM.value}' AND NOT ranked.expired
         AND (%s::bigint IS NULL OR ranked.running <= %s::bigint OR (%s AND ranked.n = 1))
     RETURNING jobs.seq, jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_retries,
         jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at, jobs.key, ranked.slot
