@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from jobbie.errors import JobbieError
 from jobbie.models import FetchedJob
 from jobbie.store.params import AckParams, FetchParams
-from jobbie.store.postgres import claim
+from jobbie.store.postgres import claim, finish
 from jobbie.store.postgres.database import migrate
 from jobbie.store.postgres.store import PostgresStore
 from jobbie.store.postgres.tx import Row, Tx
@@ -255,3 +255,41 @@ def test_stale_statistics_never_turn_the_claim_into_a_scan_of_every_pending_job(
         leased = plan.split("CTE leased")[1]
         assert "Tid Scan on jobs" in leased, plan
         assert "jobs_pending" not in leased and "jobs_key_pending" not in leased, plan
+
+
+async def _guarded_plans(url: str) -> list[str]:
+    """Plans of updates by key guarded with `finish.guarded`, when the statistics were taken
+    while no job was active and 20,000 are active now."""
+    async with await psycopg.AsyncConnection.connect(
+        url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        await migrate(conn)
+        insert = (
+            "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
+            " retry_base_delay_ms, retry_max_delay_ms, created_at, completed_at, attempt,"
+            " lease_expires_at) SELECT 'job_' || g, 'q', %s, 'null', 2, 3, 'none', 0, 0, g, g,"
+            " 1, g FROM generate_series(%s, %s) AS g"
+        )
+        await conn.execute(insert, ("completed", 1, 40_000))
+        await conn.execute("ANALYZE jobs")
+        await conn.execute(insert, ("active", 40_001, 60_000))
+        state = finish.guarded("jobs.state")
+        statements = [
+            f"UPDATE jobs SET lease_expires_at = 1 WHERE seq = 50000 AND {state} = 'active'"
+            " AND attempt = 1",
+            "UPDATE jobs SET state = 'completed' FROM unnest('{50000,50001}'::bigint[],"
+            " '{1,1}'::int[]) AS v(seq, attempt)"
+            f" WHERE jobs.seq = v.seq AND {state} = 'active' AND jobs.attempt = v.attempt",
+        ]
+        plans = []
+        for sql in statements:
+            cur = await conn.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row["QUERY PLAN"] for row in await cur.fetchall()))
+        return plans
+
+
+def test_guarded_updates_look_jobs_up_by_key_whatever_the_statistics(url: str) -> None:
+    # Unguarded (`state = 'active'`), both plans scanned the whole jobs_leases index here.
+    for plan in asyncio.run(_guarded_plans(url)):
+        assert "jobs_pkey" in plan, plan
+        assert "jobs_leases" not in plan, plan

@@ -32,7 +32,7 @@ from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.effects import record_events
-from jobbie.store.postgres.finish import expire_waiting_job, job_columns
+from jobbie.store.postgres.finish import expire_waiting_job, guarded, job_columns
 from jobbie.store.postgres.tx import Row, Tx
 from jobbie.store.records import fetched_job_from_record
 from jobbie.store.states import EventType, State, transition
@@ -379,8 +379,8 @@ async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
             continue
         cur = await tx.execute(
             "UPDATE jobs SET lease_expires_at = %s, progress = COALESCE(%s, progress),"
-            " checkpoint = COALESCE(%s, checkpoint) WHERE seq = %s AND state = 'active'"
-            " AND attempt = %s",
+            f" checkpoint = COALESCE(%s, checkpoint) WHERE seq = %s AND {guarded('state')}"
+            " = 'active' AND attempt = %s",
             (
                 tx.now + row["lease_duration_ms"],
                 entry.progress,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from jobbie.store.params import Retention
 from jobbie.store.postgres.effects import record_events
+from jobbie.store.postgres.finish import guarded
 from jobbie.store.postgres.tx import Tx
 from jobbie.store.states import EventType
 
@@ -20,7 +21,7 @@ async def promote_due(tx: Tx, limit: int) -> int:
         " SELECT seq FROM jobs WHERE state IN ('scheduled', 'retrying') AND scheduled_at <= %s"
         " ORDER BY scheduled_at LIMIT %s FOR UPDATE SKIP LOCKED)"
         " UPDATE jobs SET state = 'pending' FROM due WHERE jobs.seq = due.seq"
-        " AND jobs.state IN ('scheduled', 'retrying') RETURNING jobs.id, jobs.queue",
+        f" AND {guarded('jobs.state')} IN ('scheduled', 'retrying') RETURNING jobs.id, jobs.queue",
         (tx.now, limit),
     )
     record_events(tx, EventType.PROMOTED, ((row["id"], row["queue"]) for row in rows))
