@@ -424,10 +424,50 @@ def ts_ms(value: str) -> int:
     return round(ts_epoch(value) * 1000)
 
 
-def test_a_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
-    queue, limit, jobs, hold_s = "cluster.limited", 3, 30, 0.2
-    intervals: list[tuple[float, float]] = []
+def held_spans(
+    procs: list[ServerProcess], queue: str, workers: int, hold_s: float
+) -> list[tuple[str | None, float, float]]:
+    """`workers` workers spread over the servers fetch from `queue` until it is empty, each
+    holding its job `hold_s` before the ack: (key, start, end) of each job's active time, from
+    the fetch's answer to sending the ack."""
+    spans: list[tuple[str | None, float, float]] = []
     lock = threading.Lock()
+
+    def run(proc: ServerProcess, worker: str) -> None:
+        with httpx.Client(base_url=proc.url, timeout=30) as client:
+            while True:
+                resp = client.post(
+                    "/api/v1/fetch", json={"queues": [queue], "worker_id": worker, "timeout": 2}
+                )
+                if resp.status_code == 204:
+                    return
+                assert resp.status_code == 200, resp.text
+                got = time.monotonic()
+                time.sleep(hold_s)
+                done = time.monotonic()
+                job = resp.json()
+                acked = client.post(f"/api/v1/ack/{job['job_id']}", json={})
+                assert acked.status_code == 200, acked.text
+                with lock:
+                    spans.append((job["key"], got, done))
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, (procs * workers)[:workers], [f"w{i}" for i in range(workers)]))
+    return spans
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The largest number of the (start, end) spans that overlap."""
+    edges = sorted([(t, 1) for t, _ in spans] + [(t, -1) for _, t in spans])
+    running = most = 0
+    for _, step in edges:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_a_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
+    queue, limit, jobs = "cluster.limited", 3, 30
     with servers(tmp_path, shared_database(tmp_path)) as procs:
         api = httpx.Client(base_url=procs[0].url, timeout=30)
         assert api.post(f"/api/v1/queues/{queue}/concurrency", json={"max": limit}).is_success
@@ -436,34 +476,9 @@ def test_a_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
         )
         assert resp.status_code == 201, resp.text
         api.close()
-
-        def run(proc: ServerProcess, worker: str) -> None:
-            with httpx.Client(base_url=proc.url, timeout=30) as client:
-                while True:
-                    resp = client.post(
-                        "/api/v1/fetch",
-                        json={"queues": [queue], "worker_id": worker, "timeout": 2},
-                    )
-                    if resp.status_code == 204:
-                        return
-                    assert resp.status_code == 200, resp.text
-                    # Inside the job's real active time: from the answer to sending the ack.
-                    got = time.monotonic()
-                    time.sleep(hold_s)
-                    done = time.monotonic()
-                    acked = client.post(f"/api/v1/ack/{resp.json()['job_id']}", json={})
-                    assert acked.status_code == 200, acked.text
-                    with lock:
-                        intervals.append((got, done))
-
-        with ThreadPoolExecutor(9) as pool:
-            list(pool.map(run, procs * 3, [f"w{i}" for i in range(9)]))
-    assert len(intervals) == jobs
-    edges = sorted([(t, 1) for t, _ in intervals] + [(t, -1) for _, t in intervals])
-    running = most = 0
-    for _, step in edges:
-        running += step
-        most = max(most, running)
+        spans = held_spans(procs, queue, workers=9, hold_s=0.2)
+    assert len(spans) == jobs
+    most = most_at_once([(start, end) for _, start, end in spans])
     assert most <= limit
     assert most == limit, "the limit was never reached: the test proves nothing"
 
@@ -515,46 +530,19 @@ def test_a_long_poll_on_one_server_wakes_for_an_enqueue_on_another(tmp_path: Pat
 
 
 def test_a_per_key_concurrency_limit_holds_across_servers(tmp_path: Path) -> None:
-    queue, per_key, keys, jobs_per_key, hold_s = "cluster.fair", 2, 3, 8, 0.15
-    intervals: dict[str, list[tuple[float, float]]] = {f"k{i}": [] for i in range(keys)}
-    lock = threading.Lock()
+    queue, per_key, keys, jobs_per_key = "cluster.fair", 2, ["k0", "k1", "k2"], 8
     with servers(tmp_path, shared_database(tmp_path)) as procs:
         api = httpx.Client(base_url=procs[0].url, timeout=30)
         assert api.post(f"/api/v1/queues/{queue}/fairness", json={"mode": "round_robin"}).is_success
         assert api.post(f"/api/v1/queues/{queue}/key-concurrency", json={"max": per_key}).is_success
-        batch = [{"queue": queue, "key": key} for key in intervals for _ in range(jobs_per_key)]
+        batch = [{"queue": queue, "key": key} for key in keys for _ in range(jobs_per_key)]
         assert api.post("/api/v1/enqueue/batch", json={"jobs": batch}).status_code == 201
         api.close()
-
-        def run(proc: ServerProcess, worker: str) -> None:
-            with httpx.Client(base_url=proc.url, timeout=30) as client:
-                while True:
-                    resp = client.post(
-                        "/api/v1/fetch",
-                        json={"queues": [queue], "worker_id": worker, "timeout": 2},
-                    )
-                    if resp.status_code == 204:
-                        return
-                    assert resp.status_code == 200, resp.text
-                    got = time.monotonic()
-                    time.sleep(hold_s)
-                    done = time.monotonic()
-                    job = resp.json()
-                    acked = client.post(f"/api/v1/ack/{job['job_id']}", json={})
-                    assert acked.status_code == 200, acked.text
-                    with lock:
-                        intervals[job["key"]].append((got, done))
-
         # Eight workers, spread over the three servers.
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(run, (procs * 3)[:8], [f"w{i}" for i in range(8)]))
+        spans = held_spans(procs, queue, workers=8, hold_s=0.15)
     peaks = {}
-    for key, spans in intervals.items():
-        assert len(spans) == jobs_per_key, key
-        edges = sorted([(t, 1) for t, _ in spans] + [(t, -1) for _, t in spans])
-        running = most = 0
-        for _, step in edges:
-            running += step
-            most = max(most, running)
-        peaks[key] = most
-    assert max(peaks.values()) == per_key, f"no key ever reached its limit: {peaks}"
+    for key in keys:
+        mine = [(start, end) for k, start, end in spans if k == key]
+        assert len(mine) == jobs_per_key, key
+        peaks[key] = most_at_once(mine)
+    assert max(peaks.values()) == per_key, f"a key passed or never reached its limit: {peaks}"
