@@ -14,6 +14,10 @@ A fair queue (round robin, or limited per key) is claimed under the same lock, s
 turns, active counts and throttle windows hold across servers too; its jobs are chosen by
 `fairpick` and then locked and leased by seq in the same statement as the plain queues' jobs.
 Plain queues keep their single-statement claim.
+
+A fetch from one queue (what most workers send) reads the queue's settings and claims in the
+same round trip: the claim statement checks for itself that the queue needs none of the above,
+and only when it did not run do the settings decide the rest.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
-from jobbie.store.fairness import KeyRules
+from jobbie.store.fairness import ROUND_ROBIN, KeyRules
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.postgres import fairpick
@@ -49,14 +53,24 @@ _WORKER_SEEN_MS = 1000
 # the others are leased in (priority, slot) order while their payloads and checkpoints fit the
 # budget (the first job of a fetch always does). Locked jobs not leased stay pending. A job's
 # slot is its seq, except for the jobs a fair pick chose (see `_in_slots`).
-_PLAIN_PICKS = f"""
-    SELECT c.*, c.seq AS slot FROM unnest(%s::text[], %s::int[]) AS q(name, take)
+_PICKS = f"""
+    SELECT c.*, c.seq AS slot FROM {{source}}
     CROSS JOIN LATERAL (
         SELECT ctid, seq, priority, expire_at,
             octet_length(payload) + COALESCE(octet_length(checkpoint), 4) AS size
         FROM jobs WHERE queue = q.name AND state = '{_LEASED_FROM.value}'
         ORDER BY priority, seq LIMIT q.take FOR UPDATE SKIP LOCKED
     ) AS c"""
+_TAKES = "unnest(%s::text[], %s::int[]) AS q(name, take)"
+_PLAIN_PICKS = _PICKS.format(source=_TAKES)
+# The same, only from queues whose settings `_open_queues` would take as they are: not paused
+# or draining, no limit, no throttle, no fairness.
+_OPEN_PLAIN_PICKS = _PICKS.format(
+    source=f"""{_TAKES}
+    JOIN queues AS s ON s.name = q.name AND NOT s.paused AND NOT s.draining
+        AND s.max_concurrency IS NULL AND s.rate_limit IS NULL AND s.fairness <> '{ROUND_ROBIN}'
+        AND s.key_concurrency IS NULL AND s.key_rate_limit IS NULL"""
+)
 # The jobs fair picks chose, each with its slot, locked by their key. The state is checked
 # after the lookup, not in it: a `state = 'pending'` there lets the planner prefer a partial
 # index on pending jobs (all of them) to the primary key when its statistics think that index
@@ -94,9 +108,16 @@ SELECT CASE WHEN expired THEN 'expired' ELSE 'over budget' END, seq,
 FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq)
 """
 _CLAIM_PLAIN = _CLAIM.format(picks=_PLAIN_PICKS)
+_CLAIM_OPEN_PLAIN = _CLAIM.format(picks=_OPEN_PLAIN_PICKS)
 _CLAIM_FAIR = _CLAIM.format(picks=_FAIR_PICKS)
 _CLAIM_MIXED = _CLAIM.format(picks=f"{_PLAIN_PICKS}\n    UNION ALL{_FAIR_PICKS}")
 
+
+_SETTINGS = (
+    "SELECT name, paused, draining, max_concurrency, rate_limit, rate_window_ms, fairness,"
+    " key_concurrency, key_rate_limit, key_rate_window_ms"
+    " FROM queues WHERE name = ANY(%s) AND NOT paused AND NOT draining"
+)
 
 # Pending jobs of several queues, best first, without locking: which queues a claim takes from.
 _CANDIDATES = """
@@ -150,7 +171,7 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
     """Lease up to `params.count` jobs: most urgent first, then FIFO (or each fair queue's
     own order), across the queues."""
     jobs: list[FetchedJob] = []
-    opened, retry_at = await _open_queues(tx, params)
+    opened, retry_at, first = await _open_queues(tx, params)
     for _ in range(_MAX_ROUNDS):
         wanted = params.count - len(jobs)
         rooms = {queue: min(wanted, o.room) for queue, o in opened.items() if o.room > 0}
@@ -159,15 +180,21 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
         budget = None
         if params.max_bytes is not None:
             budget = params.max_bytes - sum(len(j.payload) + len(j.checkpoint) for j in jobs)
-        if any(opened[queue].rules is not None for queue in rooms):
-            takes = await _fair_takes(tx, opened, rooms, wanted)
-            if takes.retry_at is not None:
-                retry_at = takes.retry_at if retry_at is None else min(retry_at, takes.retry_at)
+        if first is not None:  # `_open_queues` ran the first round already
+            takes = _Takes(plain=rooms)
+            leased, expired, over = await _outcome(tx, params, first)
+            first = None
         else:
-            takes = _Takes(plain=await _takes(tx, rooms, wanted))
-        leased, expired, over = await _lease(
-            tx, params, takes.plain, budget, first=not jobs, fair=takes.fair
-        )
+            if any(opened[queue].rules is not None for queue in rooms):
+                takes = await _fair_takes(tx, opened, rooms, wanted)
+                if takes.retry_at is not None:
+                    reopen = takes.retry_at
+                    retry_at = reopen if retry_at is None else min(retry_at, reopen)
+            else:
+                takes = _Takes(plain=await _takes(tx, rooms, wanted))
+            leased, expired, over = await _lease(
+                tx, params, takes.plain, budget, first=not jobs, fair=takes.fair
+            )
         jobs.extend(leased)
         by_queue = Counter(job.queue for job in leased)
         for queue, n in by_queue.items():
@@ -189,21 +216,34 @@ async def claim(tx: Tx, params: FetchParams) -> Claim:
             break
     if jobs:
         record_events(tx, EventType.STARTED, ((job.job_id, job.queue) for job in jobs))
-    await touch_worker(tx, params.worker_id, params.hostname, list(params.queues))
+    touch_worker(tx, params.worker_id, params.hostname, list(params.queues))
     return Claim(jobs=jobs, retry_at=None if jobs else retry_at)
 
 
-async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], int | None]:
+async def _open_queues(
+    tx: Tx, params: FetchParams
+) -> tuple[dict[str, _Open], int | None, list[Row] | None]:
     """The queues that may hand out jobs now, with their room under each queue's pause,
-    drain, concurrency limit and throttle; and when the first closed throttle reopens.
+    drain, concurrency limit and throttle; when the first closed throttle reopens; and the
+    rows of a first round of the claim when it ran with the settings' read (one plain queue).
     Limited and fair queues are locked (in name order, so claims cannot deadlock on them)
     before their active jobs and window are counted (and their keys' turns and limits read)."""
-    configs = await tx.all(
-        "SELECT name, paused, draining, max_concurrency, rate_limit, rate_window_ms, fairness,"
-        " key_concurrency, key_rate_limit, key_rate_window_ms"
-        " FROM queues WHERE name = ANY(%s) AND NOT paused AND NOT draining",
-        (list(params.queues),),
-    )
+    names = list(params.queues)
+    if len(names) == 1:
+        configs, claimed = await tx.batch(
+            (_SETTINGS, (names,)),
+            (
+                _CLAIM_OPEN_PLAIN,
+                _claim_args(
+                    tx, params, [names, [params.count]], budget=params.max_bytes, first=True
+                ),
+            ),
+        )
+        # Rows: the queue was plain to the claim. None: it is plain and had nothing to give.
+        if claimed or (configs and _plain(configs[0])):
+            return {names[0]: _Open(room=params.count, throttled=False)}, None, claimed
+    else:
+        configs = await tx.all(_SETTINGS, (names,))
     opened: dict[str, _Open] = {}
     retry_at: int | None = None
     for config in sorted(configs, key=lambda c: str(c["name"])):
@@ -238,7 +278,17 @@ async def _open_queues(tx: Tx, params: FetchParams) -> tuple[dict[str, _Open], i
             room = min(room, left)
         if room > 0:
             opened[queue] = _Open(room=room, throttled=throttled, rules=rules)
-    return opened, retry_at
+    return opened, retry_at, None
+
+
+def _plain(config: Row) -> bool:
+    """A queue's settings need no lock, count or fair pick (paused and draining ones are not
+    read at all)."""
+    return (
+        config["max_concurrency"] is None
+        and config["rate_limit"] is None
+        and KeyRules.of(config) is None
+    )
 
 
 async def _takes(tx: Tx, rooms: dict[str, int], wanted: int) -> dict[str, int]:
@@ -331,21 +381,23 @@ async def _lease(
         sql, picks = _CLAIM_FAIR, fair_args
     else:
         sql, picks = _CLAIM_MIXED, plain_args + fair_args
-    rows = await tx.all(
-        sql,
-        (
-            *picks,
-            tx.now,
-            params.worker_id,
-            params.hostname,
-            tx.now,
-            tx.now + params.lease_ms,
-            params.lease_ms,
-            budget,
-            budget,
-            first,
-        ),
-    )
+    rows = await tx.all(sql, _claim_args(tx, params, picks, budget=budget, first=first))
+    return await _outcome(tx, params, rows)
+
+
+def _claim_args(
+    tx: Tx, params: FetchParams, picks: list[object], *, budget: int | None, first: bool
+) -> tuple[object, ...]:
+    """The parameters of a `_CLAIM` statement: `picks` (its picks' own), then the lease's."""
+    lease = (params.worker_id, params.hostname, tx.now, tx.now + params.lease_ms, params.lease_ms)
+    return (*picks, tx.now, *lease, budget, budget, first)
+
+
+async def _outcome(
+    tx: Tx, params: FetchParams, rows: list[Row]
+) -> tuple[list[FetchedJob], bool, bool]:
+    """What a `_CLAIM` statement did: the jobs leased, in claim order; whether it found expired
+    jobs (dead-lettered here) and whether the budget left some out."""
     leased = sorted((r for r in rows if r["outcome"] == "leased"), key=_claim_order)
     expired = [r["seq"] for r in rows if r["outcome"] == "expired"]
     if expired:
@@ -394,7 +446,7 @@ async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
         else:
             answers[entry.job_id] = "cancel" if row["cancel_requested"] else "ok"
     if params.worker_id is not None:
-        await touch_worker(tx, params.worker_id, None, None)
+        touch_worker(tx, params.worker_id, None, None)
     return answers
 
 
@@ -402,9 +454,7 @@ async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
 _seen: dict[tuple[Any, ...], int] = {}
 
 
-async def touch_worker(
-    tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None
-) -> None:
+def touch_worker(tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None) -> None:
     """Record that a worker was seen (its hostname and queues when it says them).
 
     A worker that fetches in a tight loop is recorded at most once a second by this server:
@@ -419,7 +469,7 @@ async def touch_worker(
     if len(_seen) > 10_000:
         _seen.clear()
     _seen[key] = tx.now
-    await tx.execute(
+    tx.defer(  # nothing reads its answer: it goes with the COMMIT
         "INSERT INTO workers (id, hostname, queues, last_seen, started_at)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
         " hostname = COALESCE(excluded.hostname, workers.hostname),"

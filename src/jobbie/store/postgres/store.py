@@ -38,6 +38,7 @@ from jobbie.models import (
     SearchResponse,
     WorkerInfo,
 )
+from jobbie.notifier import Wakes
 from jobbie.store.base import Claim, CommitCallback
 from jobbie.store.bulk import BulkRunner
 from jobbie.store.console import FAILURE_GROUPS_LIMIT, AuditRecord, schedule_job
@@ -126,7 +127,8 @@ class PostgresStore:
                 await migrate(conn)
             db_clock = DbClock(clock or Clock())
             callback = on_commit or (lambda queues: None)
-            announcer = Announcer(conninfo(url, settings), node_id)
+            # After each announcement the events are readable in order: wake the streams.
+            announcer = Announcer(conninfo(url, settings), node_id, lambda: callback(Wakes()))
             db = Database(pool, db_clock, node_id, callback, announcer)
             leadership = Leadership(db, node_id=node_id, address=address)
             await leadership.start()
@@ -305,11 +307,13 @@ class PostgresStore:
     async def read_events(
         self, after_id: int, queues: tuple[str, ...], types: tuple[str, ...], limit: int
     ) -> list[EventMessage]:
+        await self._db.announcer.settled()  # this server's events have their positions
         return await self._db.read(
             lambda tx: queries.read_events(tx, after_id, queues, types, limit)
         )
 
     async def last_event_id(self) -> int:
+        await self._db.announcer.settled()
         return await self._db.read(queries.last_event_id)
 
     async def search(self, f: SearchFilter) -> SearchResponse:

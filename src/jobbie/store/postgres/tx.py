@@ -5,10 +5,13 @@ connection. Before COMMIT the runner writes what the operation collected on `tx`
 (one upsert per queue) and lifecycle events, pipelined with the COMMIT (one round trip for
 all). A serialization failure or deadlock runs the whole operation again.
 
-After COMMIT the runner first wakes this server's long-polls (they need the committed jobs,
-nothing more); then the server's `Announcer` gives the new events their stream positions and
-sends one NOTIFY telling the other servers which queues got work; then the runner wakes this
-server's commit watchers (event streams read by position). The announcement's two steps take
+After COMMIT the runner wakes this server's long-polls (they need the committed jobs, nothing
+more) and answers its caller; the server's `Announcer` then gives the new events their stream
+positions and sends one NOTIFY telling the other servers which queues got work, and wakes this
+server's commit watchers (event streams read by position). Nobody waits for the announcement:
+it would add a round trip to every write, and to a pickup across servers (which crosses two
+writes). Reads of the event log wait for it instead (`Announcer.settled`), so a caller still
+reads its own write's events. The announcement's two steps take
 a database-wide lock (the events lock; NOTIFY's own queue lock) held until their transaction
 ends, so they stay out of the main transaction, whose commit waits for its WAL flush: holding
 them there would let only one writing transaction commit per fsync across every server. The
@@ -117,6 +120,13 @@ class Tx:
         rows: list[Row] = await cur.fetchall()
         return rows
 
+    async def batch(self, *statements: tuple[str, Sequence[Any] | None]) -> list[list[Row]]:
+        """Several statements in one round trip (pipelined); the rows of each, in order."""
+        async with self.conn.pipeline():
+            await self.send_pending()
+            cursors = [await self.conn.execute(sql, params) for sql, params in statements]
+        return [await cursor.fetchall() for cursor in cursors]
+
     async def many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         """One statement for each parameter set, pipelined."""
         if not params:
@@ -191,13 +201,11 @@ class Database:
                 await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
             if tx.wake:
-                # This server's long-polls claim now, while the announcement runs: they need
-                # the committed jobs, not the events' positions.
+                # This server's long-polls claim now: they need the committed jobs, not the
+                # events' positions.
                 self._on_commit(Available(tx.wake))
             if tx.wake or tx.events:
-                await self.announcer.announce(tx.wake, sequence=bool(tx.events))
-                # Now the events are readable in order: wake the commit watchers (streams).
-                self._on_commit(Wakes())
+                self.announcer.post(tx.wake, sequence=bool(tx.events))
             return result
         raise AssertionError("unreachable")
 
@@ -212,42 +220,55 @@ class Database:
 
 
 class Announcer:
-    """Announces this server's commits on a connection of its own, one round at a time.
+    """Announces this server's commits on a connection of its own, one round at a time, in
+    the background.
 
     Commits that end while a round runs are merged into the next one (one NOTIFY and one
-    sequencing run for all of them), and every caller returns once a round that began after
-    its commit has ended. The round is one autocommit statement (`jobbie_announce`), so the
-    database-wide locks it takes are held for microseconds, and its commit does not wait for
-    the WAL flush (synchronous_commit off: it writes nothing a client was promised).
+    sequencing run for all of them). After each round `on_round` wakes the commit watchers:
+    the events are readable in order now. The round is one autocommit statement
+    (`jobbie_announce`), so the database-wide locks it takes are held for microseconds, and its
+    commit does not wait for the WAL flush (synchronous_commit off: it writes nothing a client
+    was promised).
     """
 
-    def __init__(self, conninfo: str, node_id: str) -> None:
+    def __init__(self, conninfo: str, node_id: str, on_round: Callable[[], None]) -> None:
         self._conninfo = conninfo
         self._node_id = node_id
+        self._on_round = on_round
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._wake = Wakes()
         self._sequence = False
+        self._pending = False
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def announce(self, wake: Wakes, *, sequence: bool = True) -> None:
-        """Return once a round including `wake` (and, with `sequence`, the events committed
-        so far) has run. Never raises: the data is committed whatever happens here."""
+    def post(self, wake: Wakes, *, sequence: bool) -> None:
+        """Announce a commit that woke `wake` (and, with `sequence`, wrote events) soon."""
         self._wake.update(wake)
         self._sequence |= sequence
-        done = asyncio.get_running_loop().create_future()
-        self._waiters.append(done)
+        self._pending = True
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="jobbie-announcer")
+
+    async def settled(self) -> None:
+        """Return once every commit posted so far has been announced (its events have their
+        positions). Never raises."""
+        if self._task is None or self._task.done():
+            return  # nothing posted is waiting: the task runs while anything is
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append(done)
         await asyncio.shield(done)
 
     async def _run(self) -> None:
-        while self._waiters:
+        while self._pending or self._waiters:
+            # A waiter is answered by the next round, which covers every post before it.
             waiters, self._waiters = self._waiters, []
             wake, self._wake = self._wake, Wakes()
             sequence, self._sequence = self._sequence, False
+            pending, self._pending = self._pending, False
             try:
-                await self._round(wake, sequence)
+                if pending:
+                    await self._round(wake, sequence)
             except (psycopg.Error, OSError) as exc:
                 log.warning("announcing commits failed (the fallback poll will): %s", exc)
                 await self._disconnect()
@@ -255,6 +276,8 @@ class Announcer:
                 for waiter in waiters:
                     if not waiter.done():
                         waiter.set_result(None)
+                if pending:
+                    self._on_round()
 
     async def _round(self, wake: Wakes, sequence: bool) -> None:
         payload = msgspec.json.encode({"node": self._node_id, "wake": dict(wake)}).decode()
