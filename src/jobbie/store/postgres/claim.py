@@ -37,7 +37,7 @@ from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.effects import record_events
 from jobbie.store.postgres.finish import expire_waiting_job, guarded, job_columns
-from jobbie.store.postgres.tx import Row, Tx
+from jobbie.store.postgres.tx import EVENTS, Row, Tx
 from jobbie.store.records import fetched_job_from_record
 from jobbie.store.states import EventType, State, transition
 
@@ -64,13 +64,13 @@ _PICKS = f"""
 _TAKES = "unnest(%s::text[], %s::int[]) AS q(name, take)"
 _PLAIN_PICKS = _PICKS.format(source=_TAKES)
 # The same, only from queues whose settings `_open_queues` would take as they are: not paused
-# or draining, no limit, no throttle, no fairness.
-_OPEN_PLAIN_PICKS = _PICKS.format(
-    source=f"""{_TAKES}
-    JOIN queues AS s ON s.name = q.name AND NOT s.paused AND NOT s.draining
-        AND s.max_concurrency IS NULL AND s.rate_limit IS NULL AND s.fairness <> '{ROUND_ROBIN}'
-        AND s.key_concurrency IS NULL AND s.key_rate_limit IS NULL"""
-)
+# or draining, no limit, no throttle, no fairness (the `plain` rows of the claim's CTE).
+_PLAIN_QUEUES = f"""plain AS (
+    SELECT name FROM queues WHERE name = ANY(%s) AND NOT paused AND NOT draining
+        AND max_concurrency IS NULL AND rate_limit IS NULL AND fairness <> '{ROUND_ROBIN}'
+        AND key_concurrency IS NULL AND key_rate_limit IS NULL
+), """
+_OPEN_PLAIN_PICKS = _PICKS.format(source=f"{_TAKES} JOIN plain ON plain.name = q.name")
 # The jobs fair picks chose, each with its slot, locked by their key. The state is checked
 # after the lookup, not in it: a `state = 'pending'` there lets the planner prefer a partial
 # index on pending jobs (all of them) to the primary key when its statistics think that index
@@ -85,7 +85,7 @@ _FAIR_PICKS = f"""
     ) AS c
     WHERE c.state = '{_LEASED_FROM.value}'"""
 _CLAIM = f"""
-WITH picked AS MATERIALIZED ({{picks}}
+WITH {{plain}}picked AS MATERIALIZED ({{picks}}
 ), ranked AS (
     SELECT ctid, seq, slot, expired,
         sum(size) FILTER (WHERE NOT expired) OVER w AS running,
@@ -100,17 +100,37 @@ WITH picked AS MATERIALIZED ({{picks}}
         AND (%s::bigint IS NULL OR ranked.running <= %s::bigint OR (%s AND ranked.n = 1))
     RETURNING jobs.seq, jobs.id, jobs.queue, jobs.payload, jobs.attempt, jobs.max_retries,
         jobs.checkpoint, jobs.tags, jobs.priority, jobs.created_at, jobs.key, ranked.slot
-)
+){{logged}}
 SELECT 'leased' AS outcome, * FROM leased
 UNION ALL
 SELECT CASE WHEN expired THEN 'expired' ELSE 'over budget' END, seq,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, slot
-FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq)
+FROM ranked WHERE NOT EXISTS (SELECT FROM leased WHERE leased.seq = ranked.seq){{closed}}
 """
-_CLAIM_PLAIN = _CLAIM.format(picks=_PLAIN_PICKS)
-_CLAIM_OPEN_PLAIN = _CLAIM.format(picks=_OPEN_PLAIN_PICKS)
-_CLAIM_FAIR = _CLAIM.format(picks=_FAIR_PICKS)
-_CLAIM_MIXED = _CLAIM.format(picks=f"{_PLAIN_PICKS}\n    UNION ALL{_FAIR_PICKS}")
+
+
+def _claim_sql(picks: str, *, plain: str = "", logged: str = "", closed: str = "") -> str:
+    return _CLAIM.format(picks=picks, plain=plain, logged=logged, closed=closed)
+
+
+_CLAIM_PLAIN = _claim_sql(_PLAIN_PICKS)
+_CLAIM_OPEN_PLAIN = _claim_sql(_OPEN_PLAIN_PICKS, plain=_PLAIN_QUEUES)
+_CLAIM_FAIR = _claim_sql(_FAIR_PICKS)
+_CLAIM_MIXED = _claim_sql(f"{_PLAIN_PICKS}\n    UNION ALL{_FAIR_PICKS}")
+# A whole fetch from one plain queue as one statement (its own transaction): the claim of
+# `_CLAIM_OPEN_PLAIN`, the `started` events of the jobs it leased, and one 'closed' row when
+# the queue is not plain (then nothing was claimed, and a transaction does it all).
+_FETCH_PLAIN = _claim_sql(
+    _OPEN_PLAIN_PICKS,
+    plain=_PLAIN_QUEUES,
+    logged=f""", logged AS (
+    {EVENTS} SELECT '{EventType.STARTED.value}', id, queue, NULL, %s FROM leased
+)""",
+    closed="""
+UNION ALL
+SELECT 'closed', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+WHERE NOT EXISTS (SELECT FROM plain)""",
+)
 
 
 _SETTINGS = (
@@ -165,6 +185,25 @@ class _Takes:
 
 def _lock_key(queue: str) -> str:
     return f"jobbie.queue:{queue}"
+
+
+async def fetch_plain(tx: Tx, params: FetchParams) -> Claim | None:
+    """A fetch from one plain queue as one statement (run with `write(..., single=True)`).
+    None when it needs `claim`'s transaction instead: the queue is not plain (nothing was
+    claimed), the worker is due to be recorded, or expired jobs wait at the queue's head and
+    nothing was leased (`claim` dead-letters them). With some jobs leased it answers them, even
+    if expired jobs cut the fetch short: a fetch may return fewer jobs than it asked for."""
+    if len(params.queues) != 1 or _worker_due(tx, params.worker_id, params.hostname, params.queues):
+        return None
+    names = list(params.queues)
+    picks: list[object] = [names, names, [params.count]]
+    args = _claim_args(tx, params, picks, budget=params.max_bytes, first=True)
+    rows = await tx.all(_FETCH_PLAIN, (*args, tx.now))
+    leased = sorted((r for r in rows if r["outcome"] == "leased"), key=_claim_order)
+    if not leased and any(r["outcome"] in ("closed", "expired") for r in rows):
+        return None
+    tx.logged = bool(leased)
+    return Claim(jobs=[fetched_job_from_record(row, params.lease_ms) for row in leased])
 
 
 async def claim(tx: Tx, params: FetchParams) -> Claim:
@@ -235,7 +274,7 @@ async def _open_queues(
             (
                 _CLAIM_OPEN_PLAIN,
                 _claim_args(
-                    tx, params, [names, [params.count]], budget=params.max_bytes, first=True
+                    tx, params, [names, names, [params.count]], budget=params.max_bytes, first=True
                 ),
             ),
         )
@@ -454,21 +493,39 @@ async def heartbeat(tx: Tx, params: HeartbeatParams) -> dict[str, str]:
 _seen: dict[tuple[Any, ...], int] = {}
 
 
+def _worker_key(
+    tx: Tx, worker_id: str, hostname: str | None, queues: Sequence[str] | None
+) -> tuple[Any, ...]:
+    info = tx.conn.info
+    return (
+        info.host,
+        info.port,
+        info.dbname,
+        worker_id,
+        hostname,
+        None if queues is None else tuple(queues),
+    )
+
+
+def _worker_due(tx: Tx, worker_id: str, hostname: str | None, queues: Sequence[str] | None) -> bool:
+    """Whether this server last recorded the worker (as it describes itself now) over a
+    second ago, or never."""
+    last = _seen.get(_worker_key(tx, worker_id, hostname, queues))
+    return last is None or not 0 <= tx.now - last < _WORKER_SEEN_MS
+
+
 def touch_worker(tx: Tx, worker_id: str, hostname: str | None, queues: list[str] | None) -> None:
     """Record that a worker was seen (its hostname and queues when it says them).
 
     A worker that fetches in a tight loop is recorded at most once a second by this server:
     `last_seen` is for humans and the worker list, not worth a write per fetch.
     """
-    queues_json = None if queues is None else msgspec.json.encode(queues).decode()
-    info = tx.conn.info
-    key = (info.host, info.port, info.dbname, worker_id, hostname, queues_json)
-    last = _seen.get(key)
-    if last is not None and 0 <= tx.now - last < _WORKER_SEEN_MS:
+    if not _worker_due(tx, worker_id, hostname, queues):
         return
+    queues_json = None if queues is None else msgspec.json.encode(queues).decode()
     if len(_seen) > 10_000:
         _seen.clear()
-    _seen[key] = tx.now
+    _seen[_worker_key(tx, worker_id, hostname, queues)] = tx.now
     tx.defer(  # nothing reads its answer: it goes with the COMMIT
         "INSERT INTO workers (id, hostname, queues, last_seen, started_at)"
         " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"

@@ -40,12 +40,13 @@ def bump_totals(
     totals[3] += dead
 
 
+# A queue's configuration row, created on first use: (name, created_at).
+QUEUE_ROW = "INSERT INTO queues (name, created_at) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING"
+
+
 async def ensure_queue(tx: Tx, name: str) -> None:
     """Create the queue's configuration row on first use (sent with the next statement)."""
-    tx.defer(
-        "INSERT INTO queues (name, created_at) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
-        (name, tx.now),
-    )
+    tx.defer(QUEUE_ROW, (name, tx.now))
 
 
 async def release_unique_lock(tx: Tx, queue: str, unique_key: str | None, job_id: str) -> None:

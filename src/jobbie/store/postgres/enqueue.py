@@ -6,12 +6,46 @@ from typing import cast
 
 from jobbie.models import EnqueueBatchResponse, EnqueueResponse, StateName
 from jobbie.store.ids import new_batch_id
-from jobbie.store.inserts import plan_batch
+from jobbie.store.inserts import plan_batch, plan_inserts
 from jobbie.store.params import BatchSpec, NewJob
 from jobbie.store.postgres import batches
-from jobbie.store.postgres.effects import ensure_queue
-from jobbie.store.postgres.inserts import insert_jobs, take_unique_locks
-from jobbie.store.postgres.tx import Tx
+from jobbie.store.postgres.effects import QUEUE_ROW, ensure_queue
+from jobbie.store.postgres.inserts import INSERT_ONE, insert_jobs, job_row, take_unique_locks
+from jobbie.store.postgres.tx import EVENTS, TOTALS, Tx
+from jobbie.store.states import EventType, State
+
+# A job without a unique key, as one statement (its own transaction): the queue's row, the
+# job, the queue's totals and the `enqueued` event together. What `enqueue` does for such a
+# job, in one round trip with no BEGIN or COMMIT to send (see `Database.write`'s `single`).
+_ENQUEUE_PLAIN = f"""
+WITH queue AS ({QUEUE_ROW}),
+job AS ({INSERT_ONE}),
+totals AS ({TOTALS})
+{EVENTS} VALUES (%s, %s, %s, NULL, %s)
+"""
+
+
+def is_plain(job: NewJob) -> bool:
+    """A job `enqueue_plain` can write: no unique lock to take or find."""
+    return job.unique_key is None
+
+
+async def enqueue_plain(tx: Tx, job: NewJob) -> EnqueueResponse:
+    """Insert one job without a unique key in a single statement (`write(..., single=True)`)."""
+    [p] = plan_inserts([job], tx.now)
+    await tx.execute(
+        _ENQUEUE_PLAIN,
+        (
+            *(job.queue, tx.now),
+            *(*job_row(p), None, tx.now),
+            *(job.queue, 1, 0, 0, 0),
+            *(EventType.ENQUEUED.value, p.id, job.queue, tx.now),
+        ),
+    )
+    tx.logged = True
+    if p.state is State.PENDING:
+        tx.wake.add(job.queue)
+    return EnqueueResponse(job_id=p.id, status=p.state.value, unique_existing=False)
 
 
 async def enqueue(tx: Tx, job: NewJob) -> EnqueueResponse:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from jobbie.store.ids import new_job_id
-from jobbie.store.inserts import plan_inserts
+from jobbie.store.inserts import PlannedJob, plan_inserts
 from jobbie.store.params import NewJob
 from jobbie.store.postgres.effects import bump_totals, record_events
 from jobbie.store.postgres.tx import Tx
@@ -23,14 +23,18 @@ from jobbie.store.states import EventType, State
 
 UniqueKey = tuple[str, str]  # (queue, unique_key)
 
-_INSERT = (
+_COLUMNS = (
     "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
     " retry_base_delay_ms, retry_max_delay_ms, unique_key, unique_period_ms, tags,"
     " scheduled_at, expire_at, key, batch_id, created_at)"
-    " SELECT *, %s::text, %s::bigint FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
-    " %s::int[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[],"
-    " %s::text[], %s::bigint[], %s::bigint[], %s::text[])"
 )
+_INSERT = (
+    f"{_COLUMNS} SELECT *, %s::text, %s::bigint FROM unnest(%s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::int[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[],"
+    " %s::bigint[], %s::text[], %s::bigint[], %s::bigint[], %s::text[])"
+)
+# One job: its `job_row`, then batch_id and created_at (arrays cost more to send).
+INSERT_ONE = f"{_COLUMNS} VALUES ({', '.join(['%s'] * 17)})"
 _FINISHED = "('completed', 'dead', 'cancelled')"
 
 
@@ -57,24 +61,7 @@ async def insert_jobs(
         planned.append(p if reserved is None else dataclasses.replace(p, id=reserved))
     columns: list[list[object]] = [[] for _ in range(15)]
     for p in planned:
-        row = (
-            p.id,
-            p.job.queue,
-            p.state.value,
-            p.job.payload,
-            p.job.priority,
-            p.job.retry.max_retries,
-            p.job.retry.backoff.value,
-            p.job.retry.base_delay_ms,
-            p.job.retry.max_delay_ms,
-            p.job.unique_key,
-            p.job.unique_period_ms,
-            p.job.tags,
-            p.scheduled_at,
-            p.expire_at,
-            p.job.key,
-        )
-        for column, value in zip(columns, row, strict=True):
+        for column, value in zip(columns, job_row(p), strict=True):
             column.append(value)
     # Nothing is read back (ids and states were decided here): the INSERT goes with the next
     # statement, or with the COMMIT, so a plain enqueue is one round trip.
@@ -98,6 +85,27 @@ async def insert_jobs(
     for queue, n in Counter(job.queue for job in jobs).items():
         bump_totals(tx, queue, enqueued=n)
     return [(p.id, p.state.value) for p in planned]
+
+
+def job_row(p: PlannedJob) -> tuple[object, ...]:
+    """A planned job's columns, in `_COLUMNS` order up to `key`."""
+    return (
+        p.id,
+        p.job.queue,
+        p.state.value,
+        p.job.payload,
+        p.job.priority,
+        p.job.retry.max_retries,
+        p.job.retry.backoff.value,
+        p.job.retry.base_delay_ms,
+        p.job.retry.max_delay_ms,
+        p.job.unique_key,
+        p.job.unique_period_ms,
+        p.job.tags,
+        p.scheduled_at,
+        p.expire_at,
+        p.job.key,
+    )
 
 
 async def take_unique_locks(

@@ -147,6 +147,8 @@ class PostgresStore:
     # --- worker protocol --------------------------------------------------------------------
 
     async def enqueue(self, job: NewJob) -> EnqueueResponse:
+        if enqueue.is_plain(job):
+            return await self._db.write(lambda tx: enqueue.enqueue_plain(tx, job), single=True)
         return await self._db.write(lambda tx: enqueue.enqueue(tx, job))
 
     async def enqueue_batch(
@@ -155,6 +157,10 @@ class PostgresStore:
         return await self._db.write(lambda tx: enqueue.enqueue_batch(tx, jobs, batch))
 
     async def fetch(self, params: FetchParams) -> Claim:
+        # Most fetches take from one plain queue: one statement, one round trip.
+        got = await self._db.write(lambda tx: claim.fetch_plain(tx, params), single=True)
+        if got is not None:
+            return got
         return await self._db.write(lambda tx: claim.claim(tx, params))
 
     async def ack(self, params: AckParams) -> str:

@@ -87,7 +87,7 @@ class Tx:
     no answer travels with the next statement that does, pipelined: a write's BEGIN, and the
     statements given to `defer`; each costs no round trip of its own."""
 
-    __slots__ = ("_begin", "_deferred", "conn", "events", "now", "totals", "wake")
+    __slots__ = ("_begin", "_deferred", "conn", "events", "logged", "now", "totals", "wake")
 
     def __init__(
         self, conn: psycopg.AsyncConnection[Any], now: int, *, begin: bool = False
@@ -97,6 +97,8 @@ class Tx:
         self.wake = Wakes()
         self.events: list[tuple[str, str | None, str | None, str | None, int]] = []
         self.totals: dict[str, list[int]] = {}
+        # A single-statement write wrote events itself (they need their stream positions).
+        self.logged = False
         # BEGIN is still to send (a write whose operation has run no statement yet).
         self._begin = begin
         self._deferred: list[tuple[str, Sequence[Any] | None]] = []
@@ -187,13 +189,20 @@ class Database:
     def _connection(self) -> Any:
         return self.pool.connection(timeout=UNREACHABLE_WAIT_S if self.unreachable else None)
 
-    async def write(self, op: Callable[[Tx], Awaitable[T]], what: str = "write") -> T:
-        """Run `op` in a transaction and commit; retried whole on serialization failures."""
+    async def write(
+        self, op: Callable[[Tx], Awaitable[T]], what: str = "write", *, single: bool = False
+    ) -> T:
+        """Run `op` in a transaction and commit; retried whole on serialization failures.
+
+        `single`: `op` writes with one statement, which is its own transaction (the pool's
+        connections are in autocommit), so no BEGIN or COMMIT travels: one round trip. Such a
+        statement writes its own events and totals, and says so with `tx.logged`."""
         for attempt in range(_ATTEMPTS):
             try:
                 async with translating(what), self._connection() as conn:
-                    tx = Tx(conn, self.clock.now_ms(), begin=True)
-                    result = await _transaction(tx, op)
+                    tx = Tx(conn, self.clock.now_ms(), begin=not single)
+                    result = await (op(tx) if single else _transaction(tx, op))
+                    assert not single or not (tx.events or tx.totals or tx._deferred), what
             except RETRYABLE as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise Unavailable(f"{what}: too much contention, try again") from exc
@@ -204,8 +213,8 @@ class Database:
                 # This server's long-polls claim now: they need the committed jobs, not the
                 # events' positions.
                 self._on_commit(Available(tx.wake))
-            if tx.wake or tx.events:
-                self.announcer.post(tx.wake, sequence=bool(tx.events))
+            if tx.wake or tx.events or tx.logged:
+                self.announcer.post(tx.wake, sequence=bool(tx.events) or tx.logged)
             return result
         raise AssertionError("unreachable")
 
@@ -324,24 +333,31 @@ async def _transaction(tx: Tx, op: Callable[[Tx], Awaitable[T]]) -> T:
     return result
 
 
+# Adds (queue, enqueued, completed, failed, dead) to a queue's running totals, in this
+# connection's slot (see count_slot in 001_initial.sql): no row every writer contends on.
+TOTALS = (
+    "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
+    " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
+    " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
+    " completed = queue_stats.completed + excluded.completed,"
+    " failed = queue_stats.failed + excluded.failed,"
+    " dead = queue_stats.dead + excluded.dead"
+)
+EVENTS = "INSERT INTO events (type, job_id, queue, data, at)"
+
+
 async def _flush(tx: Tx) -> None:
     """Write the transaction's totals and events (before COMMIT), in the open pipeline."""
     conn = tx.conn
     if tx.totals:
         async with conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO queue_stats (queue, slot, enqueued, completed, failed, dead)"
-                " VALUES (%s, count_slot(), %s, %s, %s, %s) ON CONFLICT (queue, slot) DO UPDATE"
-                " SET enqueued = queue_stats.enqueued + excluded.enqueued,"
-                " completed = queue_stats.completed + excluded.completed,"
-                " failed = queue_stats.failed + excluded.failed,"
-                " dead = queue_stats.dead + excluded.dead",
-                [(queue, *totals) for queue, totals in sorted(tx.totals.items())],
+                TOTALS, [(queue, *totals) for queue, totals in sorted(tx.totals.items())]
             )
     if tx.events:
         columns = list(zip(*tx.events, strict=True))
         await conn.execute(
-            "INSERT INTO events (type, job_id, queue, data, at)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[])",
+            f"{EVENTS} SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::bigint[])",
             [list(column) for column in columns],
         )
