@@ -8,6 +8,7 @@ and a queue's concurrency limit and throttle hold across both.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -205,26 +206,36 @@ async def _claim_plans(url: str) -> dict[str, list[str]]:
             )
             await claim._takes(tx, {"q3": 10, "q4": 10}, 10)
             await claim._lease(tx, params, {"q3": 10}, 1_000_000, first=True)
+            await _fetch_plain(tx, dataclasses.replace(params, queues=("q3",)))
             plans[mode] = tx.plans
     return plans
 
 
+async def _fetch_plain(tx: Tx, params: FetchParams) -> None:
+    """Run `fetch_plain`'s statement (a worker recorded a moment ago: it would not run)."""
+    claim.touch_worker(tx, params.worker_id, params.hostname, list(params.queues))
+    await claim.fetch_plain(tx, params)
+
+
 def test_the_claim_reads_the_pending_index_and_leases_by_key(url: str) -> None:
-    for mode, (candidates, lease) in asyncio.run(_claim_plans(url)).items():
-        for plan in (candidates, lease):
+    for mode, (candidates, *leases) in asyncio.run(_claim_plans(url)).items():
+        assert len(leases) == 2, "the claim's lease and the one-statement fetch"
+        for plan in (candidates, *leases):
             assert "jobs_pending" in plan, (mode, plan)
             assert "Seq Scan on jobs" not in plan, (mode, plan)
         # Each queue's jobs come in index order (only the merge of queues sorts).
         assert "Sort" not in candidates.split("Nested Loop")[1], (mode, candidates)
-        assert "Sort" not in lease.split("CTE ranked")[0], (mode, lease)
-        # Locked once, in the CTE; the UPDATE finds each locked row where it is (its ctid).
-        assert "CTE picked" in lease and "LockRows" in lease, (mode, lease)
-        assert "Tid Scan on jobs" in lease.split("CTE leased")[1], (mode, lease)
+        for lease in leases:
+            assert "Sort" not in lease.split("CTE ranked")[0], (mode, lease)
+            # Locked once, in the CTE; the UPDATE finds each locked row where it is (its ctid).
+            assert "CTE picked" in lease and "LockRows" in lease, (mode, lease)
+            assert "Tid Scan on jobs" in lease.split("CTE leased")[1], (mode, lease)
 
 
-async def _plans_with_stale_statistics(url: str) -> tuple[str, str]:
-    """The plans of a plain and a fair claim when the statistics were taken while the queue
-    was empty and 20,000 jobs arrived since (autovacuum has not analyzed them yet)."""
+async def _plans_with_stale_statistics(url: str) -> tuple[str, str, str]:
+    """The plans of a plain and a fair claim, and of a one-statement fetch, when the
+    statistics were taken while the queue was empty and 20,000 jobs arrived since (autovacuum
+    has not analyzed them yet)."""
     async with await psycopg.AsyncConnection.connect(
         url, autocommit=True, row_factory=dict_row
     ) as conn:
@@ -242,7 +253,8 @@ async def _plans_with_stale_statistics(url: str) -> tuple[str, str]:
         params = FetchParams(queues=("q",), worker_id="w", hostname=None, lease_ms=1000, count=100)
         await claim._lease(tx, params, {"q": 100}, None, first=True)
         await claim._lease(tx, params, {}, None, first=True, fair=[(40_001, 40_001)])
-        return tx.plans[0], tx.plans[1]
+        await _fetch_plain(tx, params)
+        return tx.plans[0], tx.plans[1], tx.plans[2]
 
 
 def test_stale_statistics_never_turn_the_claim_into_a_scan_of_every_pending_job(
