@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import sys
 import time
@@ -55,10 +56,13 @@ def setup_logging(level: str) -> None:
 def utc_stamp(seconds: float) -> str:
     """`2026-02-11T10:00:00.123Z` for a time.time() value."""
     whole = int(seconds)
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-        + f".{int((seconds - whole) * 1000):03d}Z"
-    )
+    return f"{_whole_second(whole)}.{int((seconds - whole) * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _whole_second(whole: int) -> str:
+    # Every log line of a second shares this part: formatted once per second, not per line.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 class AccessLog:

@@ -103,3 +103,13 @@ def test_binding_beyond_loopback_without_keys_warns() -> None:
     assert "without API keys" in (exposure_warning(exposed) or "")
     keyed = Settings.build({"bind": "0.0.0.0:8080"}, {"JOBBIE_API_KEY": "k"})
     assert exposure_warning(keyed) is None
+
+
+def test_the_host_check_answers_the_same_every_time(api: httpx.Client) -> None:
+    # Judged hosts are remembered: a refused one stays refused, an accepted one accepted,
+    # also after more distinct hosts than are remembered.
+    for round_ in range(2):
+        assert_forbidden(api.get("/api/v1/queues", headers={"host": "evil.example"}))
+        assert api.get("/api/v1/queues", headers={"host": "localhost"}).status_code == 200
+        for i in range(300 * round_):
+            api.get("/api/v1/queues", headers={"host": f"h{i}.example"})

@@ -16,6 +16,9 @@ from jobbie.config import is_loopback_host
 from jobbie.server.middleware import send_error
 
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+# Host values judged so far (clients send the same one on every request); bounded, since any
+# client can send any Host.
+_HOSTS_REMEMBERED = 256
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -38,6 +41,7 @@ class SiteGuard:
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.origins = frozenset(o.lower().rstrip("/") for o in cors_origins)
         self.any_origin = "*" in self.origins
+        self._hosts: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,6 +72,14 @@ class SiteGuard:
         await self.app(scope, receive, send)
 
     def _host_ok(self, host: str) -> bool:
+        ok = self._hosts.get(host)
+        if ok is None:
+            if len(self._hosts) >= _HOSTS_REMEMBERED:
+                self._hosts.clear()
+            ok = self._hosts[host] = self._judge_host(host)
+        return ok
+
+    def _judge_host(self, host: str) -> bool:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         name = name.strip("[]").rstrip(".")
         if name in self.allowed_hosts:
