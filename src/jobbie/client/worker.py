@@ -2,9 +2,11 @@
 
 One asyncio loop drives everything: one batched fetch loop (or `concurrency` single ones), a
 reporter that coalesces acks and fails (`_reports.py`), one heartbeat loop for every running
-job, and a task per job. Sync handlers run on a pool of daemon threads, async handlers on the
-loop. Connection errors never end the worker: every call is retried with capped exponential
-backoff and logged.
+job, and a task per async job. Sync handlers run on a pool of daemon threads, async handlers on
+the loop. With the reporter a sync job needs no task: its thread posts the outcome to the loop
+(many per wake-up), which hands it to the reporter, and goes straight on to the next prefetched
+sync job, which inherits the slot. Connection errors never end the worker: every call is
+retried with capped exponential backoff and logged.
 """
 
 from __future__ import annotations
@@ -592,7 +594,8 @@ class Worker:
         except Exception:
             log.exception("job %s: unexpected error in the worker; its lease will expire", job.id)
         finally:
-            self._forget(ctx)
+            if not (ctx.finishing and self._reporter is not None):
+                self._forget(ctx)  # (else once the reporter has its answer)
             if holds_slot:
                 self._give_slots(1)
 
@@ -660,16 +663,12 @@ class Worker:
         # The slot is free once the handler is done: the ack call may fill it.
         self._give_slots(1)
         if error is None:
-            reported = self._put_ack(ctx, result)
+            self._put_ack(ctx, result)
         elif isinstance(error, Exception):
-            reported = self._put_fail(ctx, *_describe_failure(ctx.job, error))
+            self._put_fail(ctx, *_describe_failure(ctx.job, error))
         else:
             self._forget(ctx)
             raise error  # SystemExit and the like end the worker, as from a task
-        if reported is None:
-            self._forget(ctx)
-        else:
-            reported.add_done_callback(lambda _: self._forget(ctx))
 
     def _forget(self, ctx: JobContext) -> None:
         """Stop tracking `ctx` (not a later lease of the same job)."""
@@ -718,6 +717,7 @@ class Worker:
             start_jobs=self._start_jobs,
             deadline=lambda: self._deadline,
             on_outcome=self._on_outcome,
+            settled=lambda report: self._forget(report.ctx),
             fallback=self._report_alone,
             backoff=lambda: _Backoff().next,
         )
@@ -729,7 +729,6 @@ class Worker:
                 self.stats.failed += 1
             else:
                 self.stats.completed += 1
-            self._forget(ctx)  # done: never released at shutdown
         elif isinstance(error, Conflict):
             self._lost(ctx, error)
         else:
@@ -741,21 +740,18 @@ class Worker:
         self.stats.lost += 1
         log.warning("job %s is no longer ours: %s", ctx.job_id, error)
 
-    async def _report_alone(self, report: Report) -> str | None:
+    async def _report_alone(self, report: Report) -> None:
         """One ack or fail call for this report (the batch it was in was refused whole)."""
         if report.is_fail:
             await self._fail_alone(report.ctx, report.error or "", report.backtrace)
         else:
             await self._ack_alone(report.ctx, report.result)
-        return None
 
     async def _ack(self, ctx: JobContext, result: Any, holds_slot: bool) -> bool:
         """Ack the job; returns whether this task still holds its slot (an unbatched ack
         hands its slot to the next job it leased)."""
         if self._reporter is not None:
-            reported = self._put_ack(ctx, result)
-            if reported is not None:
-                await reported
+            self._put_ack(ctx, result)
             return holds_slot
         if ctx.lost:  # the lease is gone: the result is dropped
             return holds_slot
@@ -787,17 +783,19 @@ class Worker:
         await self._ack_alone(ctx, result)
         return holds_slot
 
-    def _put_ack(self, ctx: JobContext, result: Any) -> asyncio.Future[str | None] | None:
-        """Hand the ack to the reporter (batching workers): the future settles once it was
-        sent; None when there is nothing to send (the lease is gone: the result is dropped)."""
+    def _put_ack(self, ctx: JobContext, result: Any) -> None:
+        """Hand the ack to the reporter (batching workers), which forgets the job once it is
+        answered; a job whose lease is gone is forgotten now (its result is dropped)."""
         assert self._reporter is not None
         if ctx.lost:
-            return None
+            self._forget(ctx)
+            return
         unencodable = _unencodable(result)
         if unencodable is not None:
-            return self._put_fail(ctx, unencodable, None)
+            self._put_fail(ctx, unencodable, None)
+            return
         ctx.finishing = True
-        return self._reporter.put(Report(ctx, result=result))
+        self._reporter.put(Report(ctx, result=result))
 
     async def _ack_alone(self, ctx: JobContext, result: Any) -> None:
         try:
@@ -810,23 +808,20 @@ class Worker:
 
     async def _fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
         if self._reporter is not None:
-            reported = self._put_fail(ctx, error, backtrace)
-            if reported is not None:
-                await reported
+            self._put_fail(ctx, error, backtrace)
         elif not ctx.lost:
             ctx.finishing = True
             await self._fail_alone(ctx, *_clip(error, backtrace))
 
-    def _put_fail(
-        self, ctx: JobContext, error: str, backtrace: str | None
-    ) -> asyncio.Future[str | None] | None:
+    def _put_fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
         """Hand the fail to the reporter (batching workers), as `_put_ack` does an ack."""
         assert self._reporter is not None
         if ctx.lost:
-            return None
+            self._forget(ctx)
+            return
         ctx.finishing = True
         error, backtrace = _clip(error, backtrace)
-        return self._reporter.put(Report(ctx, error=error, backtrace=backtrace))
+        self._reporter.put(Report(ctx, error=error, backtrace=backtrace))
 
     async def _fail_alone(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
         try:
