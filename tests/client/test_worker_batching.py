@@ -1,14 +1,18 @@
 """The batching `Worker` (the default) against the real server: coalesced acks and fails,
 lost leases inside a batch, acks flushed before the rest is released at shutdown, coalesced
-acks carried across a server restart; and the unbatched mode (`fetch_batch=False`)."""
+acks carried across a server restart, many quick sync jobs each reported once, a handler that
+returns after `stop()`; and the unbatched mode (`fetch_batch=False`)."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import threading
 import time
 from collections.abc import Callable
 
 from jobbie import Client, Job, JobContext, Worker
+from jobbie.client.worker import WorkerStats
 from tests.client.helpers import running, wait_for_state, wait_until
 from tests.serverproc import ServerProcess
 
@@ -267,3 +271,102 @@ def test_slow_handlers_are_not_prefetched(
     # running two are leased (and perhaps one finished job whose ack is on its way).
     assert leased[0] <= 2
     assert max(leased) <= 3
+
+
+def test_many_quick_sync_jobs_are_each_run_and_reported_once(
+    server: ServerProcess, client: Client, queue: str
+) -> None:
+    n = 800
+    ids = client.enqueue_batch(
+        [{"queue": queue, "payload": k, "max_retries": 0} for k in range(n)]
+    ).job_ids
+    worker = Worker(server.url, queues=[queue], concurrency=8)
+    lock = threading.Lock()
+    runs: collections.Counter[str] = collections.Counter()
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> int:
+        with lock:
+            runs[job.id] += 1
+        if job.payload % 10 == 3:
+            raise ValueError(f"unlucky {job.payload}")
+        payload: int = job.payload
+        return 2 * payload
+
+    with running(worker):
+        wait_until(lambda: client.queue(queue).counts.completed == n - n // 10, what="all acked")
+        wait_until(lambda: worker.stats.failed == n // 10, what="all failed")
+        wait_until(lambda: not worker.running, what="every job let go")
+    assert sorted(runs) == sorted(ids) and set(runs.values()) == {1}
+    assert worker.stats == WorkerStats(completed=n - n // 10, failed=n // 10)
+    counts = client.queue(queue).counts
+    assert (counts.active, counts.dead, counts.completed) == (0, n // 10, n - n // 10)
+    assert client.get_job(ids[3]).last_error == "ValueError: unlucky 3"
+    assert client.get_job(ids[n - 1]).result == 2 * (n - 1)
+
+
+def test_sync_and_async_handlers_share_the_concurrency(
+    server: ServerProcess, client: Client, queue: str
+) -> None:
+    other = f"{queue}.async"
+    n = 300
+    client.enqueue_batch([{"queue": (queue, other)[k % 2], "payload": k} for k in range(n)])
+    worker = Worker(server.url, queues=[queue, other], concurrency=3)
+    lock = threading.Lock()
+    now = peak = 0
+
+    def enter() -> None:
+        nonlocal now, peak
+        with lock:
+            now += 1
+            peak = max(peak, now)
+
+    def leave() -> None:
+        nonlocal now
+        with lock:
+            now -= 1
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> None:
+        enter()
+        time.sleep(0.001)
+        leave()
+
+    @worker.handler(other)
+    async def awork(job: Job, ctx: JobContext) -> None:
+        enter()
+        await asyncio.sleep(0.001)
+        leave()
+
+    with running(worker):
+        wait_until(lambda: worker.stats.completed == n, timeout=30, what="all done")
+    assert peak <= 3
+    assert client.queue(queue).counts.completed + client.queue(other).counts.completed == n
+
+
+def test_a_handler_returning_after_stop_is_still_acked(
+    server: ServerProcess, client: Client, queue: str
+) -> None:
+    entered = threading.Event()
+    gate = threading.Event()
+    worker = Worker(server.url, queues=[queue], concurrency=2, shutdown_timeout=30)
+
+    @worker.handler(queue)
+    def work(job: Job, ctx: JobContext) -> str:
+        entered.set()
+        gate.wait(10)
+        return "finished late"
+
+    with running(worker):
+        job_id = client.enqueue(queue).job_id
+        assert entered.wait(10)
+        worker.stop()
+        time.sleep(0.3)  # the worker waits for its running handler
+        gate.set()
+    job = client.get_job(job_id)
+    assert (job.state, job.result) == ("completed", "finished late")
+    assert (worker.stats.completed, worker.stats.released) == (1, 0)
+    # The same worker runs again after that stop.
+    with running(worker):
+        again = client.enqueue(queue).job_id
+        assert wait_for_state(client, again, "completed").result == "finished late"

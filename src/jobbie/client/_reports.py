@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobbie.client.context import JobContext
@@ -50,15 +50,10 @@ class Report:
     result: Any = None  # for an ack
     error: str | None = None  # set for a fail
     backtrace: str | None = None
-    done: asyncio.Future[str | None] = field(default_factory=asyncio.Future)
 
     @property
     def is_fail(self) -> bool:
         return self.error is not None
-
-    def settle(self, outcome: str | None) -> None:
-        if not self.done.done():
-            self.done.set_result(outcome)
 
 
 @dataclass
@@ -73,7 +68,8 @@ class Hooks:
     start_jobs: Callable[[list[Job], int], None]  # the jobs got, and the slots taken for them
     deadline: Callable[[], float | None]  # give up retrying after this (during shutdown)
     on_outcome: Callable[[Report, str | None, JobbieError | None], None]
-    fallback: Callable[[Report], Awaitable[str | None]]  # one call for this report alone
+    settled: Callable[[Report], None]  # answered or given up on (perhaps told twice)
+    fallback: Callable[[Report], Awaitable[None]]  # one call for this report alone
     backoff: Callable[[], Callable[[], float]]
 
 
@@ -111,11 +107,11 @@ class Reporter:
         self._wake.set()
         await self._idle.wait()
 
-    def put(self, report: Report) -> asyncio.Future[str | None]:
+    def put(self, report: Report) -> None:
+        """Send `report` soon; `hooks.settled` hears when it is done with."""
         self._waiting.append(report)
         self._idle.clear()
         self._wake.set()
-        return report.done
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,7 +140,7 @@ class Reporter:
             except Exception:
                 log.exception("unexpected error while reporting %d job(s)", len(batch))
                 for report in batch:
-                    report.settle(None)
+                    self.hooks.settled(report)
             if self._waiting:
                 self._wake.set()
             else:
@@ -168,18 +164,15 @@ class Reporter:
         """Send until every report has an answer, retrying through outages."""
         backoff = self.hooks.backoff()
         first = True
-        for report in reports:
-            if report.ctx.lost:  # lost while it waited (a heartbeat said so, or released)
-                report.settle(None)
-        reports = [r for r in reports if not r.ctx.lost]
+        reports = self._drop_lost(reports)
         while reports:
             try:
                 answers = await call(reports, first)
             except (PayloadTooLarge, ValidationError) as exc:
                 log.warning("the server refused a batch of %d (%s); one by one", len(reports), exc)
-                outcomes = await asyncio.gather(*(self.hooks.fallback(r) for r in reports))
-                for report, outcome in zip(reports, outcomes, strict=True):
-                    report.settle(outcome)
+                await asyncio.gather(*(self.hooks.fallback(r) for r in reports))
+                for report in reports:
+                    self.hooks.settled(report)
                 return
             except _TRANSIENT as exc:
                 first = False
@@ -192,7 +185,7 @@ class Reporter:
                     "reporting %d job(s) failed (%s); retrying in %.2fs", len(reports), exc, delay
                 )
                 await asyncio.sleep(delay)
-                reports = [r for r in reports if not r.ctx.lost]  # released meanwhile
+                reports = self._drop_lost(reports)
                 continue
             except JobbieError as exc:
                 log.error("could not report %d job(s): %s", len(reports), exc)
@@ -200,15 +193,25 @@ class Reporter:
             for report, (status, code) in zip(reports, answers, strict=True):
                 if status is not None:
                     self.hooks.on_outcome(report, status, None)
-                    report.settle(status)
                 else:
                     text = f"the server answered {code}"
                     error = Conflict(text) if code in _LOST_CODES else JobbieError(text)
                     self.hooks.on_outcome(report, None, error)
-                    report.settle(None)
+                self.hooks.settled(report)
             return
         for report in reports:
-            report.settle(None)
+            self.hooks.settled(report)
+
+    def _drop_lost(self, reports: list[Report]) -> list[Report]:
+        """The reports still worth sending: not those lost while they waited (a heartbeat said
+        so, or the job was released)."""
+        kept = []
+        for report in reports:
+            if report.ctx.lost:
+                self.hooks.settled(report)
+            else:
+                kept.append(report)
+        return kept
 
     async def _ack_call(
         self, reports: list[Report], with_next: bool

@@ -2,9 +2,11 @@
 
 One asyncio loop drives everything: one batched fetch loop (or `concurrency` single ones), a
 reporter that coalesces acks and fails (`_reports.py`), one heartbeat loop for every running
-job, and a task per job. Sync handlers run on a pool of daemon threads, async handlers on the
-loop. Connection errors never end the worker: every call is retried with capped exponential
-backoff and logged.
+job, and a task per async job. Sync handlers run on a pool of daemon threads, async handlers on
+the loop. With the reporter a sync job needs no task: its thread posts the outcome to the loop
+(many per wake-up), which hands it to the reporter, and goes straight on to the next prefetched
+sync job, which inherits the slot. Connection errors never end the worker: every call is
+retried with capped exponential backoff and logged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import importlib
 import inspect
 import logging
@@ -23,7 +26,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -94,6 +97,28 @@ class _Backoff:
 def _is_async(handler: Handler) -> bool:
     call = getattr(handler, "__call__", None)  # noqa: B004 - an async __call__ counts too
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+
+
+def _describe_failure(job: Job, exc: BaseException) -> tuple[str, str]:
+    """The error and backtrace a job whose handler raised `exc` is failed with (logged)."""
+    log.info("job %s (%s) failed: %s: %s", job.id, job.queue, type(exc).__name__, exc)
+    return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
+
+
+def _clip(error: str, backtrace: str | None) -> tuple[str, str | None]:
+    """Keep the message and traceback well inside the server's 1 MiB limit."""
+    if backtrace is not None and len(backtrace) > _MAX_ERROR_CHARS:
+        backtrace = "...\n" + backtrace[-_MAX_ERROR_CHARS:]
+    return error[:_MAX_ERROR_CHARS], backtrace
+
+
+def _unencodable(result: Any) -> str | None:
+    """Why `result` cannot be sent as an ack's result, or None when it can."""
+    try:
+        _check_json(result)
+    except (TypeError, ValueError) as exc:
+        return f"the handler's result could not be encoded as JSON: {exc}"
+    return None
 
 
 def _check_queue(name: str) -> str:
@@ -189,6 +214,10 @@ class Worker:
         self._held = 0  # jobs leased to this worker and not yet reported (running or waiting)
         self._handling = 0  # jobs whose handler runs (at most `concurrency`)
         self._waiting: collections.deque[JobContext] = collections.deque()  # prefetched, in order
+        # Taken to pop `_waiting`: a handler thread that finished takes its next job itself.
+        self._waiting_lock = threading.Lock()
+        self._in_threads = 0  # pool threads running sync handlers without a task (batching)
+        self._threads_idle: asyncio.Event | None = None
         self._mean_duration: float | None = None  # of recent handlers, once one has finished
         self._slot_freed: asyncio.Event | None = None
         self._busy_handlers = 0
@@ -270,6 +299,7 @@ class Worker:
         self._loop = loop
         self._stopping, self._hurry = asyncio.Event(), asyncio.Event()
         self._slot_freed = asyncio.Event()
+        self._threads_idle = asyncio.Event()
         if self._stop_requested:  # stop() came before the loop existed
             self._wake_stop()
         client = self._client = AsyncClient(
@@ -287,10 +317,10 @@ class Worker:
         if installed:
             for sig in signals:
                 loop.add_signal_handler(sig, self._on_signal, sig)
-        pool = self._pool = DaemonThreadPool(self.concurrency, "jobbie-handler")
+        pool = self._pool = DaemonThreadPool(self.concurrency, "jobbie-handler", loop)
         self._queues = list(queues)
         self._held, self._busy_handlers, self._mean_duration = 0, 0, None
-        self._handling = 0
+        self._handling = self._in_threads = 0
         self._waiting.clear()
         if self.fetch_batch:
             self._reporter = Reporter(self._hooks(), self.flush_interval)
@@ -330,12 +360,14 @@ class Worker:
         await asyncio.gather(*fetchers, return_exceptions=True)
         await self._release_waiting()
         self._deadline = time.monotonic() + self.shutdown_timeout
-        if self._tasks:
+        if self._tasks or self._in_threads:
             log.info(
-                "waiting up to %.1fs for %d running job(s)", self.shutdown_timeout, len(self._tasks)
+                "waiting up to %.1fs for %d running job(s)",
+                self.shutdown_timeout,
+                len(self._tasks) + self._in_threads,
             )
             assert self._hurry is not None
-            everything = asyncio.create_task(asyncio.wait(list(self._tasks)))
+            everything = asyncio.create_task(self._handlers_finished())
             hurry = asyncio.create_task(self._hurry.wait())
             await asyncio.wait(
                 [everything, hurry],
@@ -350,6 +382,16 @@ class Worker:
         await self._release_all()
         beats.cancel()
         await asyncio.gather(beats, return_exceptions=True)
+
+    async def _handlers_finished(self) -> None:
+        """Return once no handler runs, in a task or on a thread."""
+        assert self._threads_idle is not None
+        while self._tasks or self._in_threads:
+            if self._tasks:
+                await asyncio.wait(list(self._tasks))
+            else:
+                self._threads_idle.clear()
+                await self._threads_idle.wait()
 
     async def _release_all(self) -> None:
         leftovers = [ctx for ctx in self._running.values() if not ctx.lost]
@@ -485,11 +527,36 @@ class Worker:
     def _launch(self, ctx: JobContext, pool: DaemonThreadPool) -> None:
         self._handling += 1
         self._busy_handlers += 1
-        task = asyncio.create_task(self._run(ctx, pool), name=f"jobbie-job-{ctx.job_id}")
+        handler = self._thread_handler(ctx)
+        if handler is not None:
+            self._in_threads += 1
+            pool.submit(functools.partial(self._run_in_thread, ctx, handler, pool))
+        else:
+            self._spawn(ctx, self._run(ctx, pool))
+
+    def _thread_handler(self, ctx: JobContext) -> Handler | None:
+        """The sync handler to run `ctx` on a pool thread without a task, else None.
+
+        A batching worker's acks and fails are handed to its reporter without waiting, so a
+        sync handler's outcome is dealt with in a plain callback on the loop."""
+        if self._reporter is None:
+            return None
+        queue = ctx.job.queue
+        handler = self._handlers.get(queue)
+        if handler is None or self._async_queues.get(queue):
+            return None
+        return handler
+
+    def _spawn(self, ctx: JobContext, run: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(run, name=f"jobbie-job-{ctx.job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, ctx: JobContext, pool: DaemonThreadPool) -> None:
+    async def _run(
+        self, ctx: JobContext, pool: DaemonThreadPool, returned: Awaitable[Any] | None = None
+    ) -> None:
+        """A job's task: run its handler (or await what a sync handler `returned` on a pool
+        thread), then ack or fail the job."""
         job = ctx.job
         holds_slot = True
         try:
@@ -499,7 +566,9 @@ class Worker:
             result: Any = None
             started = time.monotonic()
             try:
-                if handler is None:
+                if returned is not None:
+                    result = await returned
+                elif handler is None:
                     error = f"no handler registered for queue {job.queue!r} on worker "
                     error += self.worker_id
                     log.error("job %s: %s", job.id, error)
@@ -510,9 +579,7 @@ class Worker:
                     if inspect.isawaitable(result):  # e.g. a partial of an async function
                         result = await result
             except Exception as exc:
-                backtrace = "".join(traceback.format_exception(exc))
-                log.info("job %s (%s) failed: %s: %s", job.id, job.queue, type(exc).__name__, exc)
-                error = f"{type(exc).__name__}: {exc}"
+                error, backtrace = _describe_failure(job, exc)
             finally:
                 self._busy_handlers -= 1
                 self._turn_done(time.monotonic() - started, pool)
@@ -527,35 +594,114 @@ class Worker:
         except Exception:
             log.exception("job %s: unexpected error in the worker; its lease will expire", job.id)
         finally:
-            self._forget(ctx)
+            if not (ctx.finishing and self._reporter is not None):
+                self._forget(ctx)  # (else once the reporter has its answer)
             if holds_slot:
                 self._give_slots(1)
+
+    def _run_in_thread(self, ctx: JobContext, handler: Handler, pool: DaemonThreadPool) -> None:
+        """On a pool thread: run the handler and post its outcome to the loop; then go on with
+        the next prefetched job if a sync handler can take it here (it inherits the slot)."""
+        while True:
+            result: Any = None
+            error: BaseException | None = None
+            started = time.monotonic()
+            try:
+                result = handler(ctx.job, ctx)
+            except BaseException as exc:
+                error = exc
+            duration = time.monotonic() - started
+            # Not after an awaitable result (it keeps the slot while the loop awaits it), nor
+            # after SystemExit and the like (they end the worker).
+            following = None
+            if isinstance(error, Exception) or (error is None and not inspect.isawaitable(result)):
+                following = self._take_for_thread(pool)
+            pool.post(self._thread_done, ctx, result, error, duration, following is not None)
+            del result, error  # not kept alive while the next handler runs
+            if following is None:
+                return
+            ctx, handler = following
+
+    def _take_for_thread(self, pool: DaemonThreadPool) -> tuple[JobContext, Handler] | None:
+        """On a pool thread that just ran a handler: the next prefetched job, taken off the
+        queue, when it is due to start here; else None (the loop then deals with it)."""
+        if not self._waiting:
+            return None
+        with self._waiting_lock:
+            # (`pool` is not ours after a shutdown: a handler that outlived it comes back late.)
+            if not self._waiting or self._stop_requested or pool is not self._pool:
+                return None
+            ctx = self._waiting[0]
+            handler = self._thread_handler(ctx)
+            if handler is None or ctx.lost:
+                return None
+            self._waiting.popleft()
+        return ctx, handler
+
+    def _thread_done(
+        self,
+        ctx: JobContext,
+        result: Any,
+        error: BaseException | None,
+        duration: float,
+        passed_on: bool,
+    ) -> None:
+        """On the loop: a sync handler returned on a pool thread, which took the next
+        prefetched job into the same slot when `passed_on`; report the outcome."""
+        assert self._pool is not None and self._threads_idle is not None
+        if passed_on:
+            self._note_duration(duration)
+        else:
+            self._in_threads -= 1
+            if not self._in_threads:
+                self._threads_idle.set()
+            if error is None and inspect.isawaitable(result):  # e.g. a partial of an async fn
+                self._spawn(ctx, self._run(ctx, self._pool, returned=result))
+                return
+            self._busy_handlers -= 1
+            self._turn_done(duration, self._pool)
+        # The slot is free once the handler is done: the ack call may fill it.
+        self._give_slots(1)
+        if error is None:
+            self._put_ack(ctx, result)
+        elif isinstance(error, Exception):
+            self._put_fail(ctx, *_describe_failure(ctx.job, error))
+        else:
+            self._forget(ctx)
+            raise error  # SystemExit and the like end the worker, as from a task
 
     def _forget(self, ctx: JobContext) -> None:
         """Stop tracking `ctx` (not a later lease of the same job)."""
         if self._running.get(ctx.job_id) is ctx:
             del self._running[ctx.job_id]
 
-    def _turn_done(self, duration: float, pool: DaemonThreadPool) -> None:
-        """A handler is free: note how long it took, and start the next prefetched job."""
-        self._handling -= 1
+    def _note_duration(self, duration: float) -> None:
         if self._mean_duration is None:
             self._mean_duration = duration
         else:
             self._mean_duration += _DURATION_WEIGHT * (duration - self._mean_duration)
-        while self._waiting and not self._stop_requested:
-            ctx = self._waiting.popleft()
+
+    def _turn_done(self, duration: float, pool: DaemonThreadPool) -> None:
+        """A handler is free: note how long it took, and start the next prefetched job."""
+        self._handling -= 1
+        self._note_duration(duration)
+        while True:
+            with self._waiting_lock:
+                if not self._waiting or self._stop_requested:
+                    return
+                ctx = self._waiting.popleft()
             if ctx.lost:  # a heartbeat found its lease gone while it waited
                 self._forget(ctx)
                 self._give_slots(1)
                 continue
             self._launch(ctx, pool)
-            break
+            return
 
     async def _release_waiting(self) -> None:
         """Hand the prefetched jobs that never started back to the server at once."""
-        waiting = list(self._waiting)
-        self._waiting.clear()
+        with self._waiting_lock:
+            waiting = list(self._waiting)
+            self._waiting.clear()
         await asyncio.gather(*(self._release(ctx) for ctx in waiting if not ctx.lost))
         for ctx in waiting:
             self._forget(ctx)
@@ -571,6 +717,7 @@ class Worker:
             start_jobs=self._start_jobs,
             deadline=lambda: self._deadline,
             on_outcome=self._on_outcome,
+            settled=lambda report: self._forget(report.ctx),
             fallback=self._report_alone,
             backoff=lambda: _Backoff().next,
         )
@@ -582,7 +729,6 @@ class Worker:
                 self.stats.failed += 1
             else:
                 self.stats.completed += 1
-            self._forget(ctx)  # done: never released at shutdown
         elif isinstance(error, Conflict):
             self._lost(ctx, error)
         else:
@@ -594,27 +740,25 @@ class Worker:
         self.stats.lost += 1
         log.warning("job %s is no longer ours: %s", ctx.job_id, error)
 
-    async def _report_alone(self, report: Report) -> str | None:
+    async def _report_alone(self, report: Report) -> None:
         """One ack or fail call for this report (the batch it was in was refused whole)."""
         if report.is_fail:
             await self._fail_alone(report.ctx, report.error or "", report.backtrace)
         else:
             await self._ack_alone(report.ctx, report.result)
-        return None
 
     async def _ack(self, ctx: JobContext, result: Any, holds_slot: bool) -> bool:
         """Ack the job; returns whether this task still holds its slot (an unbatched ack
         hands its slot to the next job it leased)."""
+        if self._reporter is not None:
+            self._put_ack(ctx, result)
+            return holds_slot
         if ctx.lost:  # the lease is gone: the result is dropped
             return holds_slot
         ctx.finishing = True
-        try:
-            _check_json(result)
-        except (TypeError, ValueError) as exc:  # the result is not JSON-encodable
-            await self._fail(ctx, f"the handler's result could not be encoded as JSON: {exc}", None)
-            return holds_slot
-        if self._reporter is not None:
-            await self._reporter.put(Report(ctx, result=result))
+        unencodable = _unencodable(result)
+        if unencodable is not None:
+            await self._fail(ctx, unencodable, None)
             return holds_slot
         if not self._stop_requested:
             try:
@@ -639,6 +783,20 @@ class Worker:
         await self._ack_alone(ctx, result)
         return holds_slot
 
+    def _put_ack(self, ctx: JobContext, result: Any) -> None:
+        """Hand the ack to the reporter (batching workers), which forgets the job once it is
+        answered; a job whose lease is gone is forgotten now (its result is dropped)."""
+        assert self._reporter is not None
+        if ctx.lost:
+            self._forget(ctx)
+            return
+        unencodable = _unencodable(result)
+        if unencodable is not None:
+            self._put_fail(ctx, unencodable, None)
+            return
+        ctx.finishing = True
+        self._reporter.put(Report(ctx, result=result))
+
     async def _ack_alone(self, ctx: JobContext, result: Any) -> None:
         try:
             status = await self._report(ctx, lambda: self._api.ack(ctx.job, result))
@@ -649,17 +807,21 @@ class Worker:
             self.stats.completed += 1
 
     async def _fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
-        # Keep the message and traceback well inside the server's 1 MiB limit.
-        error = error[:_MAX_ERROR_CHARS]
-        if backtrace is not None and len(backtrace) > _MAX_ERROR_CHARS:
-            backtrace = "...\n" + backtrace[-_MAX_ERROR_CHARS:]
+        if self._reporter is not None:
+            self._put_fail(ctx, error, backtrace)
+        elif not ctx.lost:
+            ctx.finishing = True
+            await self._fail_alone(ctx, *_clip(error, backtrace))
+
+    def _put_fail(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
+        """Hand the fail to the reporter (batching workers), as `_put_ack` does an ack."""
+        assert self._reporter is not None
         if ctx.lost:
+            self._forget(ctx)
             return
         ctx.finishing = True
-        if self._reporter is not None:
-            await self._reporter.put(Report(ctx, error=error, backtrace=backtrace))
-            return
-        await self._fail_alone(ctx, error, backtrace)
+        error, backtrace = _clip(error, backtrace)
+        self._reporter.put(Report(ctx, error=error, backtrace=backtrace))
 
     async def _fail_alone(self, ctx: JobContext, error: str, backtrace: str | None) -> None:
         try:
