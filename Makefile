@@ -20,22 +20,23 @@ $(STAMP): pyproject.toml requirements/dev.txt
 run: $(STAMP)
 	$(BIN)/jobbie server --data-dir ./data
 
-# Everything on SQLite (the contract suite on both backends), then the HTTP suites whose outcome
-# depends on the store again with every server on PostgreSQL (tests/backends.py). Without a
-# PostgreSQL server (outside CI) the second part skips, saying how to enable it. `env`, not a
-# bare assignment: make then runs pytest without /bin/sh in between (the CLI tests detect the
+# Everything on SQLite (the contract suite on both backends, and the suites that test the
+# PostgreSQL cluster itself), then every HTTP suite again with every server on PostgreSQL
+# (tests/backends.py): both backends pass the same suites. Without a PostgreSQL server
+# (outside CI) the PostgreSQL parts skip, saying how to enable them. `env`, not a bare
+# assignment: make then runs pytest without /bin/sh in between (the CLI tests detect the
 # calling shell for completion scripts, and sh has none).
-PG_SUITES := tests/client tests/cli tests/ui/test_console_pages.py \
-	$(addprefix tests/integration/test_,batched_finish.py batches.py bulk.py console_api.py \
-	crash.py events.py fairness_api.py http_basics.py leases.py lifecycle.py manage_jobs.py \
-	manage_queues.py metrics_workers.py queue_limits.py retries.py schedules.py shutdown.py)
+HTTP_SUITES := tests/integration tests/client tests/cli tests/ui
+# Already run in the first pass: they start their own servers on PostgreSQL.
+PG_ONLY := $(addprefix --ignore=tests/integration/test_,pgbouncer.py postgres_cluster.py \
+	postgres_outage.py)
 test: $(STAMP)
 	$(BIN)/python -m pytest
-	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(PG_SUITES)
+	$(MAKE) --no-print-directory test-postgres
 
-# Every HTTP suite on PostgreSQL (a superset of the second half of `make test`).
+# The second half of `make test` alone: every HTTP suite on PostgreSQL.
 test-postgres: $(STAMP)
-	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest tests/integration tests/client tests/cli tests/ui
+	env JOBBIE_TEST_BACKEND=postgres $(BIN)/python -m pytest $(HTTP_SUITES) $(PG_ONLY)
 
 # The fault campaign at length (RELIABILITY.md): 20 kill -9 runs (10 more on three servers
 # sharing PostgreSQL, and a PostgreSQL crash), 100 examples of the lifecycle
