@@ -26,6 +26,35 @@ class PlannedJob:
     lock_expires_at: int | None  # set when the job takes a unique lock
 
 
+# The columns of `jobs` a planned job fills, in `job_row`'s order. Both backends insert these,
+# then batch_id and created_at.
+JOB_COLUMNS = (
+    "id, queue, state, payload, priority, max_retries, retry_backoff, retry_base_delay_ms,"
+    " retry_max_delay_ms, unique_key, unique_period_ms, tags, scheduled_at, expire_at, key"
+)
+
+
+def job_row(p: PlannedJob) -> tuple[object, ...]:
+    """A planned job's values for `JOB_COLUMNS`."""
+    return (
+        p.id,
+        p.job.queue,
+        p.state.value,
+        p.job.payload,
+        p.job.priority,
+        p.job.retry.max_retries,
+        p.job.retry.backoff.value,
+        p.job.retry.base_delay_ms,
+        p.job.retry.max_delay_ms,
+        p.job.unique_key,
+        p.job.unique_period_ms,
+        p.job.tags,
+        p.scheduled_at,
+        p.expire_at,
+        p.job.key,
+    )
+
+
 def plan_inserts(jobs: Sequence[NewJob], now: int) -> list[PlannedJob]:
     """The rows for `jobs` inserted at `now` (a delay counts from `now`)."""
     planned = []

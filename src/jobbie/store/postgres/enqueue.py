@@ -6,11 +6,11 @@ from typing import cast
 
 from jobbie.models import EnqueueBatchResponse, EnqueueResponse, StateName
 from jobbie.store.ids import new_batch_id
-from jobbie.store.inserts import plan_batch, plan_inserts
+from jobbie.store.inserts import job_row, plan_batch, plan_inserts
 from jobbie.store.params import BatchSpec, NewJob
 from jobbie.store.postgres import batches
 from jobbie.store.postgres.effects import QUEUE_ROW, ensure_queue
-from jobbie.store.postgres.inserts import INSERT_ONE, insert_jobs, job_row, take_unique_locks
+from jobbie.store.postgres.inserts import INSERT_ONE, insert_jobs, take_unique_locks
 from jobbie.store.postgres.tx import EVENTS, TOTALS, Tx
 from jobbie.store.states import EventType, State
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from jobbie.store.ids import new_job_id
-from jobbie.store.inserts import PlannedJob, plan_inserts
+from jobbie.store.inserts import JOB_COLUMNS, job_row, plan_inserts
 from jobbie.store.params import NewJob
 from jobbie.store.postgres.effects import bump_totals, record_events
 from jobbie.store.postgres.tx import Tx
@@ -23,11 +23,7 @@ from jobbie.store.states import EventType, State
 
 UniqueKey = tuple[str, str]  # (queue, unique_key)
 
-_COLUMNS = (
-    "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
-    " retry_base_delay_ms, retry_max_delay_ms, unique_key, unique_period_ms, tags,"
-    " scheduled_at, expire_at, key, batch_id, created_at)"
-)
+_COLUMNS = f"INSERT INTO jobs ({JOB_COLUMNS}, batch_id, created_at)"
 _INSERT = (
     f"{_COLUMNS} SELECT *, %s::text, %s::bigint FROM unnest(%s::text[], %s::text[], %s::text[],"
     " %s::text[], %s::int[], %s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::text[],"
@@ -85,27 +81,6 @@ async def insert_jobs(
     for queue, n in Counter(job.queue for job in jobs).items():
         bump_totals(tx, queue, enqueued=n)
     return [(p.id, p.state.value) for p in planned]
-
-
-def job_row(p: PlannedJob) -> tuple[object, ...]:
-    """A planned job's columns, in `_COLUMNS` order up to `key`."""
-    return (
-        p.id,
-        p.job.queue,
-        p.state.value,
-        p.job.payload,
-        p.job.priority,
-        p.job.retry.max_retries,
-        p.job.retry.backoff.value,
-        p.job.retry.base_delay_ms,
-        p.job.retry.max_delay_ms,
-        p.job.unique_key,
-        p.job.unique_period_ms,
-        p.job.tags,
-        p.scheduled_at,
-        p.expire_at,
-        p.job.key,
-    )
 
 
 async def take_unique_locks(

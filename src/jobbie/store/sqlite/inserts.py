@@ -5,46 +5,20 @@ from __future__ import annotations
 
 from collections import Counter
 
-from jobbie.store.inserts import plan_inserts
+from jobbie.store.inserts import JOB_COLUMNS, job_row, plan_inserts
 from jobbie.store.params import NewJob
 from jobbie.store.sqlite.effects import bump_totals, record_events
 from jobbie.store.sqlite.writer import Tx
 from jobbie.store.states import EventType, State
 
-_INSERT = (
-    "INSERT INTO jobs (id, queue, state, payload, priority, max_retries, retry_backoff,"
-    " retry_base_delay_ms, retry_max_delay_ms, unique_key, unique_period_ms, batch_id, tags,"
-    " created_at, scheduled_at, expire_at, key)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT = f"INSERT INTO jobs ({JOB_COLUMNS}, batch_id, created_at) VALUES ({', '.join('?' * 17)})"
 
 
 def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tuple[str, str]]:
     """Insert new jobs with their events, totals and unique locks; return (id, state) each."""
     now = tx.now
     planned = plan_inserts(jobs, now)
-    rows = [
-        (
-            p.id,
-            p.job.queue,
-            p.state.value,
-            p.job.payload,
-            p.job.priority,
-            p.job.retry.max_retries,
-            p.job.retry.backoff.value,
-            p.job.retry.base_delay_ms,
-            p.job.retry.max_delay_ms,
-            p.job.unique_key,
-            p.job.unique_period_ms,
-            batch_id,
-            p.job.tags,
-            now,
-            p.scheduled_at,
-            p.expire_at,
-            p.job.key,
-        )
-        for p in planned
-    ]
+    rows = [(*job_row(p), batch_id, now) for p in planned]
     created = [(p.id, p.state.value) for p in planned]
     locks = [
         (p.job.queue, p.job.unique_key, p.id, p.lock_expires_at)
@@ -57,7 +31,10 @@ def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tup
     tx.conn.executemany(
         "INSERT INTO queue_counts (queue, state, n) VALUES (?, ?, ?)"
         " ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
-        [(queue, state, n) for (queue, state), n in Counter((r[1], r[2]) for r in rows).items()],
+        [
+            (queue, state, n)
+            for (queue, state), n in Counter((p.job.queue, p.state.value) for p in planned).items()
+        ],
     )
     if locks:
         tx.conn.executemany(
@@ -65,7 +42,7 @@ def insert_jobs(tx: Tx, jobs: list[NewJob], *, batch_id: str | None) -> list[tup
             " VALUES (?, ?, ?, ?)",
             locks,
         )
-    record_events(tx, EventType.ENQUEUED, ((row[0], row[1]) for row in rows))
+    record_events(tx, EventType.ENQUEUED, ((p.id, p.job.queue) for p in planned))
     for queue, n in Counter(job.queue for job in jobs).items():
         bump_totals(tx, queue, enqueued=n)
     return created
