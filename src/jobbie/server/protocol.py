@@ -6,7 +6,7 @@ adds, per connection: a deadline for the request line and headers (from the conn
 start or the request's first byte, never extended by a trickle of bytes), a deadline for the
 body once the headers are in, a cap on header bytes and count (431), and a cap on open
 connections answered with a JSON 503. Idle keep-alive connections are closed by uvicorn's own
-`timeout_keep_alive`. It also writes each response in one piece (`_OneWrite`).
+`timeout_keep_alive`.
 
 Chosen over uvicorn's h11 protocol, which has a header-size cap but no header timeout either,
 by cost per request: see RELIABILITY.md ("Hostile input and limits").
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 import msgspec
 from starlette.types import Receive, Scope, Send
@@ -68,42 +68,6 @@ async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _OneWrite:
-    """A transport that merges the writes of one event-loop step into one.
-
-    uvicorn writes a response's status line and headers, then its body, as two writes: two
-    system calls, and on a loopback connection two wake-ups of the client, about a tenth of a
-    small request's server time in profiles. The merged write goes out when the step ends
-    (`call_soon`), before anything else the loop does; `close` sends what is pending first.
-    """
-
-    __slots__ = ("_loop", "_pending", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._pending is None:
-            self._pending = [data]
-            self._loop.call_soon(self._flush)
-        else:
-            self._pending.append(data)
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self._transport.is_closing():
-            self._transport.write(b"".join(pending))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)  # is_closing, get_extra_info, abort, ...
-
-
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol with deadlines and size caps; `limits` is set by `protocol_class`."""
 
@@ -144,8 +108,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        # Everything writes through the wrapper; flow control keeps the real transport.
-        self.transport = cast(asyncio.Transport, _OneWrite(self.transport, self.loop))
         self._arm(self.limits.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
