@@ -5,11 +5,9 @@ notification that the fallback poll makes up for."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,20 +17,15 @@ from jobbie.store.params import ScheduleSpec
 from jobbie.store.postgres.leader import DB_NOW
 from jobbie.store.postgres.listener import POLL_S
 from jobbie.store.postgres.store import PostgresStore
-from tests.backends import PostgresUnavailable, postgres_database
 from tests.contract.support import new_job
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> str:
-    try:
-        return postgres_database(tmp_path / "db")
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(str(exc))
+def database(url: str) -> str:
+    """A fresh PostgreSQL database (tests/store/conftest.py)."""
+    return url
 
 
 class Woken:

@@ -7,29 +7,15 @@ both backends by tests/contract/test_failure_groups.py.)"""
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from jobbie.store.postgres.store import PostgresStore
-from tests.backends import POSTGRES_HOWTO, PostgresUnavailable, postgres_database
 
 pytestmark = pytest.mark.postgres
 
 Cell = tuple[str, str, str, int, int]  # signature, state, queue, slot, n
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    """A fresh database (skipped, outside CI, when no PostgreSQL is reachable)."""
-    try:
-        return postgres_database(tmp_path / "db")
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{POSTGRES_HOWTO} ({exc})")
 
 
 def rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:

@@ -9,75 +9,29 @@ across them.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from jobbie.models import FetchedJob
 from jobbie.store.fairness import KeyRules
 from jobbie.store.params import AckParams, FetchParams
 from jobbie.store.postgres import fairpick
 from jobbie.store.postgres.database import migrate
 from jobbie.store.postgres.store import PostgresStore
 from jobbie.store.postgres.tx import Row, Tx
-from tests.backends import POSTGRES_HOWTO, PostgresUnavailable, postgres_database
 from tests.contract.support import new_job
+from tests.store.pg_servers import at_once, fetch, with_servers
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    try:
-        return postgres_database(tmp_path / "db")
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{POSTGRES_HOWTO} ({exc})")
-
-
-def with_servers(url: str, n: int, test: Callable[[list[PostgresStore]], Awaitable[None]]) -> None:
-    """Run `test` with `n` stores open on the database at `url`, as `n` servers."""
-
-    async def main() -> None:
-        stores: list[PostgresStore] = []
-        try:
-            for i in range(n):
-                stores.append(
-                    await PostgresStore.open(url, node_id=f"node-{i}", address=f"http://{i}")
-                )
-            await test(stores)
-        finally:
-            for store in stores:
-                await store.close()
-
-    asyncio.run(main())
 
 
 async def keyed(store: PostgresStore, key: str | None, n: int) -> list[str]:
     jobs = [new_job("q", {"key": key, "i": i}, key=key) for i in range(n)]
     return (await store.enqueue_batch(jobs, None)).job_ids
-
-
-async def fetch(store: PostgresStore, worker: str, count: int = 1) -> list[FetchedJob]:
-    params = FetchParams(
-        queues=("q",), worker_id=worker, hostname=None, lease_ms=60_000, count=count
-    )
-    return (await store.fetch(params)).jobs
-
-
-async def at_once(stores: Sequence[PostgresStore], fetches: int, count: int) -> list[FetchedJob]:
-    """`fetches` claims started together, spread over the stores; every job handed out."""
-    claims = await asyncio.gather(
-        *(fetch(stores[n % len(stores)], f"w{n}", count) for n in range(fetches))
-    )
-    return [job for jobs in claims for job in jobs]
 
 
 def test_per_key_concurrency_holds_across_three_servers(url: str) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,63 +18,22 @@ import pytest
 from psycopg.rows import dict_row
 
 from jobbie.errors import JobbieError
-from jobbie.models import FetchedJob
 from jobbie.store.params import AckParams, FetchParams
 from jobbie.store.postgres import claim, finish
 from jobbie.store.postgres.database import migrate
 from jobbie.store.postgres.store import PostgresStore
 from jobbie.store.postgres.tx import Row, Tx
-from tests.backends import POSTGRES_HOWTO, PostgresUnavailable, postgres_database
 from tests.contract.support import new_job
+from tests.store.pg_servers import at_once, fetch, with_servers
 
 pytestmark = pytest.mark.postgres
-
-Stores = tuple[PostgresStore, PostgresStore]
-
-
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    """A fresh database (skipped, outside CI, when no PostgreSQL is reachable)."""
-    try:
-        return postgres_database(tmp_path / "db")
-    except PostgresUnavailable as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"{POSTGRES_HOWTO} ({exc})")
 
 
 def with_two_servers(
     url: str, test: Callable[[PostgresStore, PostgresStore], Awaitable[None]]
 ) -> None:
     """Run `test` with two stores open on the database at `url`, as two servers."""
-
-    async def main() -> None:
-        a = await PostgresStore.open(url, node_id="node-a", address="http://a")
-        try:
-            b = await PostgresStore.open(url, node_id="node-b", address="http://b")
-            try:
-                await test(a, b)
-            finally:
-                await b.close()
-        finally:
-            await a.close()
-
-    asyncio.run(main())
-
-
-async def fetch(store: PostgresStore, worker: str, count: int = 1) -> list[FetchedJob]:
-    params = FetchParams(
-        queues=("q",), worker_id=worker, hostname=None, lease_ms=60_000, count=count
-    )
-    return (await store.fetch(params)).jobs
-
-
-async def at_once(stores: Sequence[PostgresStore], fetches: int, count: int) -> list[FetchedJob]:
-    """`fetches` claims started together, alternating between the stores; every job handed out."""
-    claims = await asyncio.gather(
-        *(fetch(stores[n % len(stores)], f"w{n}", count) for n in range(fetches))
-    )
-    return [job for jobs in claims for job in jobs]
+    with_servers(url, 2, lambda stores: test(*stores))
 
 
 def test_two_servers_draining_one_queue_never_hand_out_a_job_twice(url: str) -> None:

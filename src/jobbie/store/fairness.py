@@ -156,6 +156,18 @@ def turns(served: Sequence[str], base: int) -> dict[str, int]:
     return {key: base + index for index, key in enumerate(served, start=1)}
 
 
+def serve_slots(picks: Sequence[tuple[int, int]]) -> list[int]:
+    """The slot of each pick of a fair queue, given as (priority, seq) in serve order: within a
+    priority the n-th pick served takes the n-th smallest seq, so the queue keeps its own order
+    while merging with other queues' jobs (slot: their seq) by age."""
+    seqs: dict[int, list[int]] = {}
+    for priority, seq in picks:
+        seqs.setdefault(priority, []).append(seq)
+    for level in seqs.values():
+        level.sort(reverse=True)
+    return [seqs[priority].pop() for priority, _ in picks]
+
+
 def completed_last_minute(this_minute: int, last_minute: int, now_ms: int) -> int:
     """Completions in the sliding minute before `now_ms`, estimated from the counts of the
     current and the previous clock minute (the part of the previous minute still inside the

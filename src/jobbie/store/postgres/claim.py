@@ -31,7 +31,7 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
-from jobbie.store.fairness import ROUND_ROBIN, KeyRules
+from jobbie.store.fairness import ROUND_ROBIN, KeyRules, serve_slots
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.postgres import fairpick
@@ -385,15 +385,12 @@ async def _fair_takes(
 
 
 def _in_slots(rows: list[Row], queue: str) -> list[_Pick]:
-    """Picks for one fair queue's rows, given in serve order: within each priority, the n-th
-    row served takes the n-th smallest seq as its slot, so the queue keeps its own order while
-    merging with other queues' jobs by age."""
-    slots: dict[int, list[int]] = {}
-    for row in rows:
-        slots.setdefault(row["priority"], []).append(row["seq"])
-    for seqs in slots.values():
-        seqs.sort(reverse=True)
-    return [_Pick(row["priority"], slots[row["priority"]].pop(), row["seq"], queue) for row in rows]
+    """Picks for one fair queue's rows, given in serve order (`fairness.serve_slots`)."""
+    slots = serve_slots([(row["priority"], row["seq"]) for row in rows])
+    return [
+        _Pick(row["priority"], slot, row["seq"], queue)
+        for row, slot in zip(rows, slots, strict=True)
+    ]
 
 
 async def _lease(

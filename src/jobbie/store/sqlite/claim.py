@@ -10,7 +10,7 @@ import msgspec
 
 from jobbie.models import FetchedJob
 from jobbie.store.base import Claim
-from jobbie.store.fairness import KeyRules
+from jobbie.store.fairness import KeyRules, serve_slots
 from jobbie.store.leases import lease_holds
 from jobbie.store.params import Fence, FetchParams, HeartbeatParams
 from jobbie.store.records import fetched_job_from_record
@@ -144,17 +144,11 @@ def _pick(
 def _in_slots(
     rows: list[sqlite3.Row], queue: str, throttled: bool, rules: KeyRules | None
 ) -> list[_Pick]:
-    """Picks for one queue's rows, given in serve order: within each priority, the n-th row
-    served takes the n-th smallest seq as its slot, so a fair queue keeps its own order while
-    merging with other queues' jobs by age."""
-    slots: dict[int, list[int]] = {}
-    for row in rows:
-        slots.setdefault(row["priority"], []).append(row["seq"])
-    for seqs in slots.values():
-        seqs.sort(reverse=True)
+    """Picks for one queue's rows, given in serve order (`fairness.serve_slots`)."""
+    slots = serve_slots([(row["priority"], row["seq"]) for row in rows])
     return [
-        _Pick(row["priority"], slots[row["priority"]].pop(), row["seq"], queue, throttled, rules)
-        for row in rows
+        _Pick(row["priority"], slot, row["seq"], queue, throttled, rules)
+        for row, slot in zip(rows, slots, strict=True)
     ]
 
 
