@@ -71,6 +71,9 @@ def test_requests_answer_503_while_postgres_is_down_and_work_resumes(
             assert readyz.json()["status"] == "unavailable", readyz.text
             # Liveness does not depend on the database: restarting would not help.
             assert httpx.get(f"{server.url}/healthz", timeout=ANSWER_WITHIN_S).status_code == 200
+            # The load threads meet the outage too, answered 503 rather than left hanging (one
+            # that was waiting for a connection when it began gets its 503 when that wait ends).
+            assert wait_for(lambda: record.refused > 0, 15), "no load request met the outage"
             acked_during = len(record.acked)
             database.start()
             outage_s = time.monotonic() - down
